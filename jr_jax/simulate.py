@@ -1,0 +1,281 @@
+"""simulate(): the Jansen–Rit column run with ``lax.scan`` under ``jit``, in chunks, with what to keep chosen by ``record``."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time as _time
+from functools import partial
+
+import brainunit as u
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import drives as _drives
+from ._units import check_dim, fmt_seconds
+from .integrators import draw_noise, get_method
+from .model import STATE_NAMES, JRState, observable
+from .params import JRParams, canonical
+
+DEFAULT_METHOD = "rk4"
+DEFAULT_DT = 0.5 * u.ms
+VARIABLES = ("eeg",) + STATE_NAMES
+_UNITS = {"eeg": u.mV, "y0": u.mV, "y1": u.mV, "y2": u.mV,
+          "y3": u.mV / u.second, "y4": u.mV / u.second, "y5": u.mV / u.second}
+
+
+class SimulationError(FloatingPointError):
+    """The state became NaN or infinite during a run."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """What a simulation keeps.
+
+    variables: names among ``"eeg", "y0" … "y5"``; an empty tuple keeps nothing (memory independent of duration).
+    every: keep one value per window of this many steps.
+    reduce: ``"sample"`` keeps the value at the end of each window, ``"mean"`` the average over the window's steps
+        (a temporal-average monitor; its time stamp is the window's centre).
+    """
+
+    variables: tuple = ("eeg",)
+    every: int = 1
+    reduce: str = "sample"
+
+    def __post_init__(self):
+        variables = (self.variables,) if isinstance(self.variables, str) else tuple(self.variables)
+        object.__setattr__(self, "variables", variables)
+        bad = [v for v in variables if v not in VARIABLES]
+        if bad:
+            raise ValueError(f"Record.variables must be among {VARIABLES}; got {bad}.")
+        if len(set(variables)) != len(variables):
+            raise ValueError(f"Record.variables has duplicates: {variables}.")
+        if not isinstance(self.every, (int, np.integer)) or self.every < 1:
+            raise ValueError(f"Record.every must be a positive integer number of steps; got {self.every!r}.")
+        if self.reduce not in ("sample", "mean"):
+            raise ValueError(f"Record.reduce must be 'sample' or 'mean'; got {self.reduce!r}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class SimulationResult:
+    """Output of :func:`simulate`. ``time`` and each recorded variable are Quantities of shape (n_records,)."""
+
+    time: u.Quantity
+    variables: dict
+    final_state: JRState
+    dt: u.Quantity
+    method: str
+    record: Record
+
+    def __getattr__(self, name):
+        if name in VARIABLES:
+            if name in self.variables:
+                return self.variables[name]
+            raise AttributeError(f"'{name}' was not recorded; pass record=Record(variables=(..., '{name}')) "
+                                 f"(recorded: {tuple(self.variables)}).")
+        raise AttributeError(name)
+
+    @property
+    def sampling_rate(self) -> u.Quantity:
+        return 1 / (self.dt * self.record.every)
+
+
+def _zero_noise_key():
+    return jax.random.key(0)
+
+
+@partial(jax.jit, static_argnames=("method", "n_windows", "every", "variables", "reduce", "dtype"))
+def _run_chunk(params, drive, state, key, step0, dt_s, *, method, n_windows, every, variables, reduce, dtype):
+    """Advance ``n_windows * every`` steps from global step ``step0``; returns (state, first bad window, records)."""
+    p = canonical(params, dtype)
+    dt = u.Quantity(jnp.asarray(dt_s, dtype), unit=u.second)
+    step = get_method(method).step
+    random = drive.is_random
+
+    def one(state, i):
+        t = i.astype(dtype) * dt
+        k = jax.random.fold_in(key, i) if random else key
+        noise = draw_noise(method, k, dt, p, drive)
+        return step(state, t, dt, p, drive, noise)
+
+    def obs(state):
+        return {name: observable(state, name) for name in variables}
+
+    def window(carry, w):
+        state, bad = carry
+        i0 = step0 + w * every
+        if every == 1:
+            state = one(state, i0)
+            out = obs(state)
+        else:
+            def inner(c, j):
+                s, acc = c
+                s = one(s, i0 + j)
+                if reduce == "mean":
+                    acc = jax.tree.map(lambda a, b: a + b, acc, obs(s), is_leaf=lambda x: isinstance(x, u.Quantity))
+                return (s, acc), None
+            acc0 = {name: 0.0 * _UNITS[name] for name in variables} if reduce == "mean" else {}
+            (state, acc), _ = jax.lax.scan(inner, (state, acc0), jnp.arange(every))
+            out = {n: a / every for n, a in acc.items()} if reduce == "mean" else obs(state)
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x.mantissa)) for x in state]))
+        bad = jnp.where((bad < 0) & ~finite, w, bad)
+        return (state, bad), out
+
+    (state, bad), out = jax.lax.scan(window, (state, jnp.int32(-1)), jnp.arange(n_windows, dtype=jnp.int32))
+    return state, bad, out
+
+
+def _n_steps(name, duration, dt_s):
+    n = duration / dt_s
+    n_int = int(round(n))
+    if abs(n - n_int) > 1e-6 * max(1.0, n):
+        raise ValueError(f"{name} ({fmt_seconds(duration)}) must be a whole number of steps of dt = {fmt_seconds(dt_s)}; "
+                         f"it is {n:.6g} steps.")
+    return n_int
+
+
+def _check_state(state, dtype):
+    if not isinstance(state, JRState):
+        raise TypeError(f"initial_state must be a jr_jax.JRState; got {type(state).__name__}.")
+    out = []
+    for name, value in zip(STATE_NAMES, state):
+        unit = _UNITS[name]
+        check_dim(f"initial_state.{name}", value, unit, f"0. * u.{'mV' if unit == u.mV else 'mV / u.second'}")
+        out.append(u.Quantity(jnp.asarray(value.to_decimal(unit), dtype), unit=unit))
+    return JRState(*out)
+
+
+class _Progress:
+    def __init__(self, total_s, enabled, label="simulating"):
+        self.total, self.enabled, self.label = total_s, enabled, label
+        self.t0 = _time.perf_counter()
+
+    def update(self, done_s):
+        if not self.enabled:
+            return
+        frac = min(1.0, done_s / self.total) if self.total > 0 else 1.0
+        elapsed = _time.perf_counter() - self.t0
+        rate = done_s / elapsed if elapsed > 0 else float("inf")
+        bar = "#" * int(30 * frac) + "." * (30 - int(30 * frac))
+        sys.stderr.write(f"\r{self.label} [{bar}] {100 * frac:5.1f}%  {done_s:.3g}/{self.total:.3g} s simulated, "
+                         f"{rate:.3g} s/s")
+        if frac >= 1.0:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def simulate(params: JRParams, *, duration, dt=DEFAULT_DT, drive=None, method: str = DEFAULT_METHOD, key=None,
+             record: Record | tuple | str = Record(), initial_state: JRState | None = None, transient=0.0 * u.second,
+             chunk_steps: int | None = None, progress: bool = False, dtype=None,
+             check_finite: bool = True) -> SimulationResult:
+    """Simulate one Jansen–Rit column.
+
+    Args:
+      params: :class:`JRParams` (scalar fields).
+      duration: simulated time to record (Quantity, e.g. ``10 * u.second``); a whole number of steps.
+      dt: step (default 0.5 ms).
+      drive: input p(t) from :mod:`jr_jax.drives` (default ``constant(220 Hz)``).
+      method: ``"rk4"`` (default), ``"heun"``, ``"strang"`` or ``"euler"`` — see :mod:`jr_jax.integrators`.
+      key: ``jax.random.key`` — required when the drive is random; the same key gives the same run.
+      record: :class:`Record`, or a tuple of variable names (kept every step).
+      initial_state: :class:`JRState` (default all zeros).
+      transient: simulated time run first and not recorded (the recorded ``time`` continues after it).
+      chunk_steps: steps per compiled chunk (default: whole run up to 2**18 steps; ~50 chunks with ``progress``).
+        Memory on the device is bounded by one chunk; the random numbers do not depend on the chunking.
+      progress: print a progress bar on stderr.
+      dtype: float dtype of the run (default float32; float64 needs ``jax.config.update("jax_enable_x64", True)``).
+      check_finite: stop with :class:`SimulationError` when the state becomes NaN/Inf.
+
+    Returns:
+      :class:`SimulationResult` with ``time`` (s), the recorded variables (mV or mV/s) and ``final_state``.
+    """
+    if not isinstance(params, JRParams):
+        raise TypeError(f"params must be a jr_jax.JRParams; got {type(params).__name__}.")
+    if any(np.ndim(u.get_mantissa(getattr(params, f))) for f in ("A", "B", "a", "b", "C", "e0", "v0", "r")):
+        raise ValueError("simulate() runs one column: every JRParams field must be a scalar "
+                         "(use jax.vmap over the parameters for batches).")
+    drive = _drives.constant(220.0 * u.Hz) if drive is None else drive
+    if not isinstance(drive, _drives.Drive):
+        raise TypeError(f"drive must be built with jr_jax.drives (e.g. drives.constant(220 * u.Hz)); got {drive!r}.")
+    method = get_method(method).name
+    if not isinstance(record, Record):
+        record = Record(variables=record)
+    check_dim("duration", duration, u.second, "10. * u.second")
+    check_dim("dt", dt, u.second, "0.5 * u.ms")
+    check_dim("transient", transient, u.second, "1. * u.second")
+    dt_s = float(dt.to_decimal(u.second))
+    if not (dt_s > 0 and math.isfinite(dt_s)):
+        raise ValueError(f"dt must be a positive finite time; got {dt!r}.")
+    dur_s, tr_s = float(duration.to_decimal(u.second)), float(transient.to_decimal(u.second))
+    if not dur_s > 0:
+        raise ValueError(f"duration must be positive; got {duration!r}.")
+    if tr_s < 0:
+        raise ValueError(f"transient must be >= 0; got {transient!r}.")
+    n_steps, n_tr = _n_steps("duration", dur_s, dt_s), _n_steps("transient", tr_s, dt_s)
+    every = record.every
+    if n_steps % every:
+        raise ValueError(f"duration is {n_steps} steps, not a multiple of Record.every = {every}.")
+
+    dtype = jnp.dtype(dtype) if dtype is not None else jnp.result_type(float)
+    if dtype == jnp.float64 and not jax.config.jax_enable_x64:
+        raise ValueError('dtype=float64 needs 64-bit JAX: call jax.config.update("jax_enable_x64", True) first.')
+    if drive.is_random and key is None:
+        raise ValueError("this drive is random: pass key=jax.random.key(seed) (the same key gives the same run).")
+    key = _zero_noise_key() if key is None else key
+    state = JRState.zeros(dtype=dtype) if initial_state is None else _check_state(initial_state, dtype)
+
+    n_windows = n_steps // every
+    if chunk_steps is None:
+        chunk_w = max(1, -(-n_windows // 50)) if progress else max(1, min(n_windows, 2 ** 18 // every))
+    else:
+        if chunk_steps < every:
+            raise ValueError(f"chunk_steps must be >= Record.every = {every}; got {chunk_steps}.")
+        chunk_w = chunk_steps // every
+    bar = _Progress(tr_s + dur_s, progress)
+    cfg = dict(method=method, dtype=dtype)
+
+    def run(state, step0, n_w, ev, variables):
+        state, bad, out = _run_chunk(params, drive, state, key, jnp.int32(step0), dt_s, n_windows=n_w, every=ev,
+                                     variables=variables, reduce=record.reduce, **cfg)
+        if check_finite:
+            bad = int(bad)
+            if bad >= 0:
+                t0, t1 = (step0 + bad * ev) * dt_s, (step0 + (bad + 1) * ev) * dt_s
+                raise SimulationError(
+                    f"the state became NaN/Inf between t = {fmt_seconds(t0)} and t = {fmt_seconds(t1)} "
+                    f"(method {method!r}, dt = {fmt_seconds(dt_s)}). Likely causes: dt too large for these "
+                    f"parameters (try a smaller dt or method='strang'), or a parameter out of range "
+                    f"(A={params.A!r}, B={params.B!r}, a={params.a!r}, b={params.b!r}, C={params.C!r}).")
+        return state, out
+
+    # transient: nothing recorded
+    step0 = 0
+    tr_chunk = max(1, chunk_w * every)
+    while step0 < n_tr:
+        n = min(tr_chunk, n_tr - step0)
+        state, _ = run(state, step0, n, 1, ())
+        step0 += n
+        bar.update(step0 * dt_s)
+
+    pieces = []
+    w_done = 0
+    while w_done < n_windows:
+        n_w = min(chunk_w, n_windows - w_done)
+        state, out = run(state, step0 + w_done * every, n_w, every, record.variables)
+        pieces.append(out)
+        w_done += n_w
+        bar.update((step0 + w_done * every) * dt_s)
+
+    if len(pieces) == 1:
+        variables = pieces[0]
+    else:
+        variables = {name: u.Quantity(np.concatenate([np.asarray(p[name].mantissa) for p in pieces]),
+                                      unit=pieces[0][name].unit) for name in record.variables}
+    w = np.arange(1, n_windows + 1, dtype=np.float64)
+    t_rec = (n_tr + w * every) * dt_s
+    if record.reduce == "mean":
+        t_rec = t_rec - (every - 1) / 2 * dt_s
+    return SimulationResult(time=u.Quantity(jnp.asarray(t_rec, dtype), unit=u.second), variables=variables,
+                            final_state=state, dt=dt_s * u.second, method=method, record=record)
