@@ -233,6 +233,8 @@ def simulate(params: JRParams, *, duration, dt=DEFAULT_DT, drive=None, method: s
         if chunk_steps < every:
             raise ValueError(f"chunk_steps must be >= Record.every = {every}; got {chunk_steps}.")
         chunk_w = chunk_steps // every
+    # one dtype for every number, so that ints, floats and arrays of new values reuse the compiled run
+    params, drive = jax.tree.map(lambda x: jnp.asarray(x, dtype), (params, drive))
     bar = _Progress(tr_s + dur_s, progress)
     cfg = dict(method=method, dtype=dtype)
 
@@ -273,7 +275,7 @@ def simulate(params: JRParams, *, duration, dt=DEFAULT_DT, drive=None, method: s
     else:
         variables = {name: u.Quantity(np.concatenate([np.asarray(p[name].mantissa) for p in pieces]),
                                       unit=pieces[0][name].unit) for name in record.variables}
-    w = np.arange(1, n_windows + 1, dtype=np.float64)
+    w = np.arange(1, n_windows + 1 if record.variables else 1, dtype=np.float64)
     t_rec = (n_tr + w * every) * dt_s
     if record.reduce == "mean":
         t_rec = t_rec - (every - 1) / 2 * dt_s

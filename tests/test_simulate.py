@@ -1,0 +1,117 @@
+import brainunit as u
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jr_jax as jr
+from jr_jax import JRParams, Record, SimulationError, UnitError, drives
+from jr_jax.simulate import _run_chunk
+
+NOISY = drives.white_noise(120 * u.Hz, 30 * u.Hz * u.second ** 0.5)
+
+
+def _eeg(res):
+    return np.asarray(res.eeg.to_decimal(u.mV))
+
+
+def test_result_has_units_and_time_axis():
+    res = jr.simulate(JRParams(), duration=0.1 * u.second, record=("eeg", "y0", "y3"))
+    assert res.eeg.shape == (200,) and res.time.shape == (200,)
+    assert float(res.time[0].to_decimal(u.ms)) == pytest.approx(0.5)
+    assert float(res.time[-1].to_decimal(u.second)) == pytest.approx(0.1)
+    assert u.get_dim(res.y3) == u.get_dim(u.mV / u.second) and u.get_dim(res.eeg) == u.get_dim(u.mV)
+    with pytest.raises(AttributeError, match="'y1' was not recorded"):
+        res.y1
+
+
+def test_no_recompilation_for_new_parameters_or_key():
+    kw = dict(duration=0.05 * u.second, drive=NOISY, record=("eeg",))
+    jr.simulate(JRParams(), key=jax.random.key(0), **kw)
+    n = _run_chunk._cache_size()
+    a = jr.simulate(JRParams(A=3.5 * u.mV, b=45 * u.Hz), key=jax.random.key(1), **kw)
+    b = jr.simulate(JRParams(B=25 * u.mV), key=jax.random.key(2), drive=drives.white_noise(90 * u.Hz, 5 * u.Hz *
+                    u.second ** 0.5), duration=0.05 * u.second, record=("eeg",))
+    assert _run_chunk._cache_size() == n
+    assert not np.allclose(_eeg(a), _eeg(b))
+
+
+def test_same_key_same_run_and_other_key_other_run():
+    kw = dict(duration=0.2 * u.second, drive=NOISY)
+    a = jr.simulate(JRParams(), key=jax.random.key(3), **kw)
+    b = jr.simulate(JRParams(), key=jax.random.key(3), **kw)
+    c = jr.simulate(JRParams(), key=jax.random.key(4), **kw)
+    np.testing.assert_array_equal(_eeg(a), _eeg(b))
+    assert np.max(np.abs(_eeg(a) - _eeg(c))) > 1e-3
+
+
+@pytest.mark.parametrize("method", ["rk4", "strang"])
+def test_chunking_and_transient_do_not_change_the_run(method):
+    kw = dict(drive=NOISY, key=jax.random.key(5), method=method)
+    whole = jr.simulate(JRParams(), duration=0.3 * u.second, **kw)
+    chunked = jr.simulate(JRParams(), duration=0.3 * u.second, chunk_steps=70, progress=False, **kw)
+    np.testing.assert_allclose(_eeg(chunked), _eeg(whole), rtol=1e-6, atol=1e-6)
+    split = jr.simulate(JRParams(), duration=0.2 * u.second, transient=0.1 * u.second, **kw)
+    np.testing.assert_allclose(_eeg(split), _eeg(whole)[200:], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(split.time.to_decimal(u.second)), np.asarray(whole.time.to_decimal(
+        u.second))[200:], rtol=1e-6)
+
+
+def test_record_subsampling_and_temporal_mean():
+    full = jr.simulate(JRParams(), duration=0.2 * u.second, record=("eeg", "y0"))
+    sub = jr.simulate(JRParams(), duration=0.2 * u.second, record=Record(("eeg",), every=8))
+    avg = jr.simulate(JRParams(), duration=0.2 * u.second, record=Record(("eeg", "y0"), every=8, reduce="mean"))
+    np.testing.assert_allclose(_eeg(sub), _eeg(full)[7::8], rtol=1e-6)
+    np.testing.assert_allclose(_eeg(avg), _eeg(full).reshape(-1, 8).mean(axis=1), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(avg.y0.mantissa), np.asarray(full.y0.mantissa).reshape(-1, 8).mean(1),
+                               rtol=1e-5)
+    t_full = np.asarray(full.time.to_decimal(u.second))
+    np.testing.assert_allclose(np.asarray(avg.time.to_decimal(u.second)), t_full.reshape(-1, 8).mean(1), rtol=1e-6)
+
+
+def test_nothing_recorded_keeps_only_the_final_state():
+    res = jr.simulate(JRParams(), duration=1 * u.second, record=())
+    assert res.variables == {} and res.time.shape == (0,)
+    full = jr.simulate(JRParams(), duration=1 * u.second, record=("eeg",))
+    assert float(jr.eeg(res.final_state).to_decimal(u.mV)) == pytest.approx(float(_eeg(full)[-1]), rel=1e-6)
+
+
+def test_divergence_stops_with_a_clear_error():
+    with pytest.raises(SimulationError, match=r"NaN/Inf between t = .* dt too large"):
+        jr.simulate(JRParams(a=2000 * u.Hz), duration=0.5 * u.second, dt=2 * u.ms, method="euler")
+
+
+def test_float64_on_request(x64):
+    res = jr.simulate(JRParams(), duration=0.01 * u.second, dtype="float64")
+    assert res.eeg.mantissa.dtype == jnp.float64
+
+
+@pytest.mark.parametrize("kwargs, exc, words", [
+    (dict(duration=1.0), UnitError, ["duration", "second"]),
+    (dict(duration=1 * u.second, dt=0.5), UnitError, ["dt", "plain number 0.5"]),
+    (dict(duration=1 * u.mV), UnitError, ["duration", "mV"]),
+    (dict(duration=1.00025 * u.second), ValueError, ["whole number of steps"]),
+    (dict(duration=1 * u.second, drive=NOISY), ValueError, ["key=jax.random.key"]),
+    (dict(duration=1 * u.second, method="leapfrog"), ValueError, ["method must be one of", "leapfrog"]),
+    (dict(duration=1 * u.second, record=("v",)), ValueError, ["Record.variables", "'v'"]),
+    (dict(duration=1 * u.second, drive=220), TypeError, ["drive must be built with jr_jax.drives"]),
+    (dict(duration=-1 * u.second), ValueError, ["duration must be positive"]),
+])
+def test_bad_arguments_are_clear_errors(kwargs, exc, words):
+    with pytest.raises(exc) as err:
+        jr.simulate(JRParams(), **kwargs)
+    for w in words:
+        assert w in str(err.value)
+
+
+def test_gradient_flows_through_the_scan():
+    """d(mean EEG)/dA by autodiff equals a central finite difference (float32, relative 2 %)."""
+    def mean_eeg(A):
+        res = jr.simulate(JRParams(A=A * u.mV), duration=0.1 * u.second, drive=drives.constant(150 * u.Hz),
+                          check_finite=False)
+        return jnp.mean(res.eeg.mantissa)
+
+    g = jax.grad(mean_eeg)(3.25)
+    h = 1e-2
+    fd = (mean_eeg(3.25 + h) - mean_eeg(3.25 - h)) / (2 * h)
+    assert float(g) == pytest.approx(float(fd), rel=2e-2)
