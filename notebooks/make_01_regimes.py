@@ -37,7 +37,7 @@ cells += [
          "          f'{m.alpha_share:.2f} | {presets[m.name].claim} | {m.claim_holds}')"),
     md("## What the model really does at the seed's settings\n\n"
        "* **'Alpha-like baseline' is not alpha-like.** With mean 120 Hz and σ = 30 Hz·√s the column sits near the "
-       "bistable region below the alpha limit cycle (saddle-node near p ≈ 113 Hz, Hopf near p ≈ 89.8 Hz in p): "
+       "bistable region below the alpha limit cycle (three rest states up to a fold between p = 113 and 114 Hz; Hopf between 89 and 90 Hz, both measured with jr_jax.analysis): "
        "the noise kicks it into large (tens of mV), slow, spike-like excursions; the spectrum peaks at a few Hz "
        "and only a small share of the power is in 8–13 Hz.\n"
        "* **Sinusoidal drive** is followed at exactly 10 Hz, but as a small forced response around the low rest "
