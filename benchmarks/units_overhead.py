@@ -1,13 +1,26 @@
-"""Do units cost anything at run time? The compiled unit-aware simulation against the same RK4 on bare arrays.
+"""Do units cost anything at run time? jr_jax against the same code on bare arrays.
 
 Workload W1 of the benchmark plan: one column, 10 s at dt = 0.5 ms, the seed's noisy drive (mean 120 Hz,
-σ = 30 Hz·√s), EEG kept every step, float32. Both versions draw the same random numbers (fold_in per step) and
-must give the same EEG. Reports the median over 7 interleaved rounds of the median of 5 runs, after compilation.
+σ = 30 Hz·√s), EEG kept every step, float32, the default RK4.
+
+"Bare" is jr_jax's code path transcribed line by line with the units removed (numbers in mV, s, Hz): the same
+sigmoid, firing rates, PSP kernels, RK4 in increment form on the packed 6-vector, the same blocks of steps whose
+random numbers are drawn at once from fold_in(key, step), the same NaN check per block. The two must give the same
+EEG. The script reports:
+
+* the primitives in the jaxpr of one RK4 step, unit-aware and bare: brainunit works at trace time, so the program
+  XLA compiles should be the same;
+* the run time after compilation of jr.simulate end to end (with its Python-side checks and result assembly), of
+  the compiled unit-aware loop alone (the call simulate makes) and of the bare transcription, over 40 interleaved
+  runs each: the minimum (timing noise on a shared machine only adds time, so the minimum is the stable estimate of
+  the cost) and the median, with the ratios of the minima.
+
 Run: python benchmarks/units_overhead.py
 """
 
 from __future__ import annotations
 
+import collections
 import platform
 import time
 
@@ -17,51 +30,108 @@ import jax.numpy as jnp
 import numpy as np
 
 import jr_jax as jr
+from jr_jax.integrators import draw_noise, rk4
+from jr_jax.params import canonical
+from jr_jax.model import STATE_UNITS
+from jr_jax.simulate import _block_windows, _run_chunk
 
 DT = 0.5e-3
 N = 20000
 MU, SIGMA = 120.0, 30.0
+FIELDS = ("A", "B", "a", "b", "C", "c1", "c2", "c3", "c4", "e0", "v0", "r")
 
 
-def bare_run(prm, key):
-    """The same model and integrator written on bare float32 arrays (units: mV, s, Hz)."""
-    A, B, a, b, C, e0, v0, r = prm
+# -- jr_jax transcribed without units -------------------------------------------------------------------------
 
-    def S(v):
-        return 2 * e0 / (1 + jnp.exp(r * (v0 - v)))
+def sigmoid(v, prm):
+    return 2 * prm["e0"] / (1 + jnp.exp(prm["r"] * (prm["v0"] - v)))
 
-    def f(y, p):
-        y0, y1, y2, y3, y4, y5 = y
-        return jnp.stack([y3, y4, y5,
-                          A * a * S(y1 - y2) - 2 * a * y3 - a * a * y0,
-                          A * a * (p + 0.8 * C * S(C * y0)) - 2 * a * y4 - a * a * y1,
-                          B * b * 0.25 * C * S(0.25 * C * y0) - 2 * b * y5 - b * b * y2])
 
-    def step(carry, i):
+def rhs(s, prm, p):
+    C = prm["C"]
+    to_pyr = sigmoid(s[1] - s[2], prm)
+    to_exc = p + C * prm["c2"] * sigmoid(C * prm["c1"] * s[0], prm)
+    to_inh = C * prm["c4"] * sigmoid(C * prm["c3"] * s[0], prm)
+
+    def psp(y, dy, rate, gain, k):
+        return gain * k * rate - 2 * k * dy - k * k * y
+
+    return (s[3], s[4], s[5], psp(s[0], s[3], to_pyr, prm["A"], prm["a"]), psp(s[1], s[4], to_exc, prm["A"], prm["a"]),
+            psp(s[2], s[5], to_inh, prm["B"], prm["b"]))
+
+
+def increment(y, prm, p, dt):
+    d = rhs(tuple(y[i] for i in range(6)), prm, p)
+    return jnp.stack([jnp.asarray(dt * x) for x in d])
+
+
+def pack(s):
+    return jnp.stack([jnp.asarray(x) for x in s])
+
+
+def unpack(y):
+    return tuple(y[i] for i in range(6))
+
+
+def bare_rk4(s, t, dt, prm, mean, xi):
+    """jr_jax.integrators.rk4 without units (the drive's mean is constant, as in white_noise)."""
+    y = pack(s)
+    drive_mean = lambda t: mean  # noqa: E731
+    p_mid = drive_mean(t + dt / 2) + xi
+    k1 = increment(y, prm, drive_mean(t) + xi, dt)
+    k2 = increment(y + k1 / 2, prm, p_mid, dt)
+    k3 = increment(y + k2 / 2, prm, p_mid, dt)
+    k4 = increment(y + k3, prm, drive_mean(t + dt) + xi, dt)
+    return unpack(y + (k1 + 2 * k2 + 2 * k3 + k4) / 6)
+
+
+def bare_run(prm, key, dt):
+    gw = _block_windows(N, 1)
+
+    def noise_of(i):
+        _, k_white = jax.random.split(jax.random.fold_in(key, i))
+        return (SIGMA * (jax.random.normal(k_white, ()) * jnp.sqrt(dt))) / dt
+
+    def block(carry, w0):
         y, bad = carry
-        k = jax.random.fold_in(key, i)
-        _, kw = jax.random.split(k)
-        xi = SIGMA * (jax.random.normal(kw, ()) * jnp.sqrt(jnp.float32(DT))) / DT
-        p = MU + xi
-        k1 = f(y, p)
-        k2 = f(y + DT / 2 * k1, p)
-        k3 = f(y + DT / 2 * k2, p)
-        k4 = f(y + DT * k3, p)
-        y = y + DT * (k1 / 6 + k2 / 3 + k3 / 3 + k4 / 6)
-        bad = jnp.where((bad < 0) & ~jnp.all(jnp.isfinite(y)), i, bad)   # the same NaN watch as jr_jax
-        return (y, bad), y[1] - y[2]
+        steps = w0 + jnp.arange(gw, dtype=jnp.int32)
+        xi = jax.vmap(noise_of)(steps)
 
-    return jax.lax.scan(step, (jnp.zeros(6, jnp.float32), jnp.int32(-1)), jnp.arange(N, dtype=jnp.int32))
+        def win(y, xs):
+            i, x = xs
+            y = pack(bare_rk4(unpack(y), i.astype(jnp.float32) * dt, dt, prm, MU, x))
+            return y, {"eeg": y[1] - y[2]}
+
+        y, out = jax.lax.scan(win, y, (steps, xi))
+        bad = jnp.where((bad < 0) & ~jnp.all(jnp.isfinite(y)), w0, bad)
+        return (y, bad), out
+
+    (y, bad), out = jax.lax.scan(block, (jnp.zeros(6, jnp.float32), jnp.int32(-1)),
+                                 gw * jnp.arange(N // gw, dtype=jnp.int32))
+    return y, bad, out["eeg"].reshape(-1)
 
 
-def median_time(fn, reps=20):
+# -- measurement ------------------------------------------------------------------------------------------------
+
+def step_primitives():
+    """Primitive counts in the jaxpr of one RK4 step: jr_jax with Quantities, and the bare transcription."""
+    params = canonical(jr.JRParams(), jnp.float32)
+    drive = jr.drives.white_noise(MU * u.Hz, SIGMA * u.Hz * u.second ** 0.5)
+    dt = u.Quantity(jnp.float32(DT), unit=u.second)
+    noise = draw_noise("rk4", jax.random.key(0), dt, params, drive)
+    state = jr.JRState.zeros(dtype=jnp.float32)
+    unit_aware = jax.make_jaxpr(lambda s, n: rk4(s, 0.0 * u.second, dt, params, drive, n))(state, noise)
+    prm = {f: jnp.float32(u.get_mantissa(getattr(params, f))) for f in FIELDS}
+    bare = jax.make_jaxpr(lambda s, x: bare_rk4(s, 0.0, jnp.float32(DT), prm, jnp.float32(MU), x))(
+        tuple(jnp.float32(0.0) for _ in range(6)), jnp.float32(0.0))
+    count = lambda j: collections.Counter(e.primitive.name for e in j.jaxpr.eqns)  # noqa: E731
+    return count(unit_aware), count(bare)
+
+
+def timed(fn):
+    t = time.perf_counter()
     jax.block_until_ready(fn())
-    ts = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        jax.block_until_ready(fn())
-        ts.append(time.perf_counter() - t)
-    return float(np.median(ts))
+    return time.perf_counter() - t
 
 
 def main():
@@ -72,34 +142,54 @@ def main():
     def sim():
         return jr.simulate(params, duration=10 * u.second, drive=drive, key=key).eeg.mantissa
 
-    prm = jnp.array([3.25, 22.0, 100.0, 50.0, 135.0, 2.5, 6.0, 0.56], jnp.float32)
+    # the compiled loop as simulate() calls it
+    p32, d32 = jax.tree.map(lambda x: np.asarray(x, np.float32), (params, drive))
+    state = jr.JRState(*(u.Quantity(np.float32(0.0), unit=unit) for unit in STATE_UNITS))
+
+    def loop():
+        return _run_chunk(p32, d32, state, key, np.int32(0), DT, method="rk4", n_windows=N, every=1,
+                          variables=("eeg",), reduce="sample", dtype=jnp.float32)[2]["eeg"].mantissa
+
+    prm = {f: np.float32(u.get_mantissa(getattr(canonical(params), f))) for f in FIELDS}
     bare = jax.jit(bare_run)
+
+    def run_bare():
+        return bare(prm, key, DT)[2]
 
     t0 = time.perf_counter()
     jax.block_until_ready(sim())
     compile_units = time.perf_counter() - t0
     t0 = time.perf_counter()
-    jax.block_until_ready(bare(prm, key))
+    jax.block_until_ready(run_bare())
     compile_bare = time.perf_counter() - t0
+    agree = float(np.max(np.abs(np.asarray(sim()) - np.asarray(run_bare()))))
 
-    e_units = np.asarray(sim())
-    e_bare = np.asarray(bare(prm, key)[1])
-    agree = float(np.max(np.abs(e_units - e_bare)))
-
-    # interleave the two so that load on the machine hits both alike
-    t_units, t_bare = [], []
-    for _ in range(7):
-        t_units.append(median_time(sim, 5))
-        t_bare.append(median_time(lambda: bare(prm, key), 5))
-    t_units, t_bare = float(np.median(t_units)), float(np.median(t_bare))
+    jax.block_until_ready(loop())
+    agree_loop = float(np.max(np.abs(np.asarray(loop()) - np.asarray(run_bare()))))
+    times = {"units": [], "loop": [], "bare": []}
+    for _ in range(40):   # interleaved, so that load on the machine hits all alike
+        for name, fn in (("units", sim), ("loop", loop), ("bare", run_bare)):
+            times[name].append(timed(fn))
+    med = {k: float(np.median(v)) for k, v in times.items()}
+    t_units, t_loop, t_bare = (float(np.min(times[k])) for k in ("units", "loop", "bare"))
+    c_units, c_bare = step_primitives()
 
     print(f"machine: {platform.machine()}, {jax.device_count()} {jax.default_backend()} device(s), jax {jax.__version__}")
-    print("| version | median run (ms) | compile + first run (s) | ns / step |")
-    print("|---|---|---|---|")
-    print(f"| jr.simulate(), unit-aware, end to end | {t_units * 1e3:.2f} | {compile_units:.2f} | "
-          f"{t_units / N * 1e9:.0f} |")
-    print(f"| same RK4 on bare arrays | {t_bare * 1e3:.2f} | {compile_bare:.2f} | {t_bare / N * 1e9:.0f} |")
-    print(f"\nratio unit-aware / bare: {t_units / t_bare:.2f}; max |EEG difference| = {agree:.2e} mV")
+    print(f"jaxpr of one RK4 step: unit-aware {sum(c_units.values())} primitives, bare {sum(c_bare.values())}; "
+          f"same multiset: {c_units == c_bare}")
+    if c_units != c_bare:
+        print("  unit-aware:", dict(c_units), "\n  bare:      ", dict(c_bare))
+    print("| version | min run (ms) | median run (ms) | compile + first run (s) | ns / step (min) |")
+    print("|---|---|---|---|---|")
+    print(f"| jr.simulate(), unit-aware, end to end | {t_units * 1e3:.2f} | {med['units'] * 1e3:.2f} | "
+          f"{compile_units:.2f} | {t_units / N * 1e9:.0f} |")
+    print(f"| its compiled loop alone, unit-aware | {t_loop * 1e3:.2f} | {med['loop'] * 1e3:.2f} | | "
+          f"{t_loop / N * 1e9:.0f} |")
+    print(f"| same code on bare arrays | {t_bare * 1e3:.2f} | {med['bare'] * 1e3:.2f} | {compile_bare:.2f} | "
+          f"{t_bare / N * 1e9:.0f} |")
+    print(f"\nratio of minima, compiled loop unit-aware / bare: {t_loop / t_bare:.2f}; "
+          f"end to end / bare: {t_units / t_bare:.2f}")
+    print(f"max |EEG difference| from bare: simulate {agree:.2e} mV, loop {agree_loop:.2e} mV")
 
 
 if __name__ == "__main__":

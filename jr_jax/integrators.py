@@ -21,98 +21,93 @@ import brainunit as u
 import jax
 import jax.numpy as jnp
 
-from .model import JRState, firing_rates, rhs
-
-_is_q = lambda x: isinstance(x, u.Quantity)  # noqa: E731
-
-
-def _axpy(x: JRState, h, k: JRState) -> JRState:
-    """x + h·k, leaf by leaf, keeping units."""
-    return jax.tree.map(lambda a, b: a + h * b, x, k, is_leaf=_is_q)
-
-
-def _combine(x: JRState, h, ks, weights) -> JRState:
-    def leaf(a, *bs):
-        acc = weights[0] * bs[0]
-        for w, b in zip(weights[1:], bs[1:]):
-            acc = acc + w * b
-        return a + h * acc
-    return jax.tree.map(leaf, x, *ks, is_leaf=_is_q)
+from .model import JRState, firing_rates, pack, rhs, unpack
 
 
 class ExplicitNoise(NamedTuple):
-    """Random part of p over one step (Hz): the per-step draw plus σ·ΔW/dt."""
+    """Random part of p over one step (Hz): the per-step draw plus σ·ΔW/dt; ``None`` for a deterministic drive."""
 
-    xi: u.Quantity
+    xi: u.Quantity | None
 
 
 class SplitNoise(NamedTuple):
     """For ``strang``: the per-step draw (Hz) and the stochastic convolutions of each half step.
 
-    ``j*`` are ∫₀^{dt/2} (u·e^{−a u}, (1 − a u)·e^{−a u}) dW for the first and second half (units s·√s and √s).
+    ``j*`` are ∫₀^{dt/2} (u·e^{−a u}, (1 − a u)·e^{−a u}) dW for the first and second half (units s·√s and √s);
+    ``None`` where the drive has no such part.
     """
 
-    xi: u.Quantity
-    jy1: u.Quantity
-    jv1: u.Quantity
-    jy2: u.Quantity
-    jv2: u.Quantity
+    xi: u.Quantity | None
+    jy1: u.Quantity | None
+    jv1: u.Quantity | None
+    jy2: u.Quantity | None
+    jv2: u.Quantity | None
+
+
+def _input(drive, t, noise):
+    """The external input p (Hz) at time t of a step with these random numbers."""
+    mean = drive.mean(t)
+    return mean if noise.xi is None else mean + noise.xi
+
+
+def _increment(y, params, p, dt):
+    """dt·f(y, p) for a packed state ``y`` (see :func:`jr_jax.model.pack`), packed in the state's units."""
+    d = rhs(unpack(y), params, p)
+    return pack(JRState(*(dt * x for x in d)))
 
 
 # -- explicit Runge–Kutta family -------------------------------------------------------------------------------
 
 def euler(state, t, dt, params, drive, noise: ExplicitNoise):
-    return _axpy(state, dt, rhs(state, params, drive.mean(t) + noise.xi))
+    y = pack(state)
+    return unpack(y + _increment(y, params, _input(drive, t, noise), dt))
 
 
 def heun(state, t, dt, params, drive, noise: ExplicitNoise):
-    k1 = rhs(state, params, drive.mean(t) + noise.xi)
-    k2 = rhs(_axpy(state, dt, k1), params, drive.mean(t + dt) + noise.xi)
-    return _combine(state, dt, (k1, k2), (0.5, 0.5))
+    y = pack(state)
+    k1 = _increment(y, params, _input(drive, t, noise), dt)
+    k2 = _increment(y + k1, params, _input(drive, t + dt, noise), dt)
+    return unpack(y + (k1 + k2) / 2)
 
 
 def rk4(state, t, dt, params, drive, noise: ExplicitNoise):
-    half = dt / 2
-    p_mid = drive.mean(t + half) + noise.xi
-    k1 = rhs(state, params, drive.mean(t) + noise.xi)
-    k2 = rhs(_axpy(state, half, k1), params, p_mid)
-    k3 = rhs(_axpy(state, half, k2), params, p_mid)
-    k4 = rhs(_axpy(state, dt, k3), params, drive.mean(t + dt) + noise.xi)
-    return _combine(state, dt, (k1, k2, k3, k4), (1 / 6, 1 / 3, 1 / 3, 1 / 6))
+    y = pack(state)
+    p_mid = _input(drive, t + dt / 2, noise)
+    k1 = _increment(y, params, _input(drive, t, noise), dt)
+    k2 = _increment(y + k1 / 2, params, p_mid, dt)
+    k3 = _increment(y + k2 / 2, params, p_mid, dt)
+    k4 = _increment(y + k3, params, _input(drive, t + dt, noise), dt)
+    return unpack(y + (k1 + 2 * k2 + 2 * k3 + k4) / 6)
 
 
 # -- Strang splitting ------------------------------------------------------------------------------------------
 
-def _kernel_flow(y, v, k, h):
-    """Exact flow over time h of the free PSP kernel y'' = −2k y' − k² y (critically damped)."""
+def _linear_half(y, params, h, sigma, jy, jv):
+    """Exact flow over time h of the three free PSP kernels (d/dt + k)² y = 0 on a packed state, k = (a, a, b),
+    plus the white noise, which enters the excitatory kernel (y1, y4) through the gain A a σ."""
+    shape = y.shape[1:]
+    k = u.math.stack([u.math.broadcast_to(params.a, shape), u.math.broadcast_to(params.a, shape),
+                      u.math.broadcast_to(params.b, shape)])
+    x, v = u.Quantity(y[:3], unit=u.mV), u.Quantity(y[3:], unit=u.mV / u.second)
     kh = u.maybe_decimal(k * h)
     e = jnp.exp(-kh)
-    y_new = e * ((1 + kh) * y + h * v)
-    v_new = e * ((1 - kh) * v - k * kh * y)
-    return y_new, v_new
-
-
-def _linear_half(state: JRState, params, h, sigma, jy, jv) -> JRState:
-    y0, y3 = _kernel_flow(state.y0, state.y3, params.a, h)
-    y1, y4 = _kernel_flow(state.y1, state.y4, params.a, h)
-    y2, y5 = _kernel_flow(state.y2, state.y5, params.b, h)
+    s = unpack(jnp.concatenate([(e * ((1 + kh) * x + h * v)).to_decimal(u.mV),
+                                (e * ((1 - kh) * v - k * kh * x)).to_decimal(u.mV / u.second)]))
     if sigma is not None:
         g = params.A * params.a * sigma
-        y1 = y1 + g * jy
-        y4 = y4 + g * jv
-    return JRState(y0, y1, y2, y3, y4, y5)
+        s = s._replace(y1=s.y1 + g * jy, y4=s.y4 + g * jv)
+    return pack(s)
 
 
 def strang(state, t, dt, params, drive, noise: SplitNoise):
     half = dt / 2
     sigma = drive.sigma
-    x = _linear_half(state, params, half, sigma, noise.jy1, noise.jv1)
-    to_pyr, to_exc, to_inh = firing_rates(x, params, drive.mean(t + half) + noise.xi)
-    x = JRState(x.y0, x.y1, x.y2,
-                x.y3 + dt * params.A * params.a * to_pyr,
-                x.y4 + dt * params.A * params.a * to_exc,
-                x.y5 + dt * params.B * params.b * to_inh)
-    return _linear_half(x, params, half, sigma, noise.jy2, noise.jv2)
+    s = unpack(_linear_half(pack(state), params, half, sigma, noise.jy1, noise.jv1))
+    to_pyr, to_exc, to_inh = firing_rates(s, params, _input(drive, t + half, noise))
+    s = s._replace(y3=s.y3 + dt * params.A * params.a * to_pyr,
+                   y4=s.y4 + dt * params.A * params.a * to_exc,
+                   y5=s.y5 + dt * params.B * params.b * to_inh)
+    return unpack(_linear_half(pack(s), params, half, sigma, noise.jy2, noise.jv2))
 
 
 def _moments(x, n_max=2, terms=14):
@@ -153,27 +148,22 @@ def convolution_cholesky(k, h):
 
 # -- noise ------------------------------------------------------------------------------------------------------
 
-def _step_draw(drive, key, dt):
-    if drive.has_step_noise:
-        return drive.step_noise(key, dt)
-    return 0.0 * u.Hz
-
-
 def draw_noise(method: str, key, dt, params, drive):
-    """The random numbers of one step for ``method`` (zeros for a deterministic drive)."""
-    k_step, k_white = jax.random.split(key) if drive.is_random else (None, None)
-    xi = _step_draw(drive, k_step, dt) if drive.has_step_noise else 0.0 * u.Hz
+    """The random numbers of one step for ``method`` (``None`` parts for a deterministic drive)."""
     sigma = drive.sigma
+    if not drive.is_random:
+        return SplitNoise(None, None, None, None, None) if method == "strang" else ExplicitNoise(None)
+    k_step, k_white = jax.random.split(key)
+    xi = drive.step_noise(k_step, dt) if drive.has_step_noise else None
     if method == "strang":
         if sigma is None:
-            zero_y, zero_v = 0.0 * u.second ** 1.5, 0.0 * u.second ** 0.5
-            return SplitNoise(xi, zero_y, zero_v, zero_y, zero_v)
+            return SplitNoise(xi, None, None, None, None)
         l11, l21, l22 = convolution_cholesky(params.a, dt / 2)
         z = jax.random.normal(k_white, (4,))
         return SplitNoise(xi, l11 * z[0], l21 * z[0] + l22 * z[1], l11 * z[2], l21 * z[2] + l22 * z[3])
     if sigma is not None:
-        dw = jax.random.normal(k_white, ()) * u.math.sqrt(dt)
-        xi = xi + sigma * dw / dt
+        white = (sigma * (jax.random.normal(k_white, ()) * u.math.sqrt(dt)) / dt).to(u.Hz)
+        xi = white if xi is None else xi + white
     return ExplicitNoise(xi)
 
 

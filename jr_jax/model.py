@@ -40,6 +40,21 @@ class JRState(NamedTuple):
 
 
 STATE_NAMES = JRState._fields
+STATE_UNITS = (u.mV, u.mV, u.mV, u.mV / u.second, u.mV / u.second, u.mV / u.second)
+
+
+def pack(state: JRState):
+    """The state as one array of shape (6, ...) in mV and mV/s (plain numbers; the units are those of STATE_UNITS).
+
+    Integrators do their vector algebra (y + h·k) on this packed form: XLA then fuses a whole step into a few
+    kernels, where six separate scalars would cost one kernel each. Packing and unpacking happen at trace time.
+    """
+    return jnp.stack([jnp.asarray(x.to_decimal(unit)) for x, unit in zip(state, STATE_UNITS)])
+
+
+def unpack(y) -> JRState:
+    """Inverse of :func:`pack`: a JRState of Quantities from an array of shape (6, ...) in mV and mV/s."""
+    return JRState(*(u.Quantity(y[i], unit=unit) for i, unit in enumerate(STATE_UNITS)))
 
 
 def sigmoid(v, params: JRParams):

@@ -16,14 +16,13 @@ import numpy as np
 from . import drives as _drives
 from ._units import check_dim, fmt_seconds
 from .integrators import draw_noise, get_method
-from .model import STATE_NAMES, JRState, observable
+from .model import STATE_NAMES, STATE_UNITS, JRState, observable, pack, unpack
 from .params import JRParams, canonical
 
 DEFAULT_METHOD = "rk4"
 DEFAULT_DT = 0.5 * u.ms
 VARIABLES = ("eeg",) + STATE_NAMES
-_UNITS = {"eeg": u.mV, "y0": u.mV, "y1": u.mV, "y2": u.mV,
-          "y3": u.mV / u.second, "y4": u.mV / u.second, "y5": u.mV / u.second}
+_UNITS = {"eeg": u.mV, **dict(zip(STATE_NAMES, STATE_UNITS))}
 
 
 class SimulationError(FloatingPointError):
@@ -86,45 +85,93 @@ def _zero_noise_key():
     return jax.random.key(0)
 
 
+BLOCK_STEPS = 256
+"""Steps per block of the compiled loop. The random numbers of a block are drawn at once, vectorised (one draw per
+step costs ~10× more on a CPU), and the state is checked for NaN/Inf once per block (a check every step would double
+the cost of a step). The numbers depend only on the key and the global step index, not on the blocks or chunks."""
+
+
+def _block_windows(n_windows: int, every: int) -> int:
+    """Windows per block: about BLOCK_STEPS steps, preferably a divisor of n_windows (no tail loop)."""
+    target = min(n_windows, max(1, BLOCK_STEPS // every))
+    for g in range(target, max(1, target // 2) - 1, -1):
+        if n_windows % g == 0:
+            return g
+    return target
+
+
+_is_q = lambda x: isinstance(x, u.Quantity)  # noqa: E731
+
+
 @partial(jax.jit, static_argnames=("method", "n_windows", "every", "variables", "reduce", "dtype"))
 def _run_chunk(params, drive, state, key, step0, dt_s, *, method, n_windows, every, variables, reduce, dtype):
-    """Advance ``n_windows * every`` steps from global step ``step0``; returns (state, first bad window, records)."""
+    """Advance ``n_windows * every`` steps from global step ``step0``.
+
+    Returns (state, bad, records) where ``bad`` is the first window of the first block that ended with a
+    non-finite state (−1 if none). The state travels through the loop packed (:func:`jr_jax.model.pack`); the random
+    numbers of each block of steps are drawn at once (``vmap`` over the steps' keys ``fold_in(key, i)``).
+    """
     p = canonical(params, dtype)
     dt = u.Quantity(jnp.asarray(dt_s, dtype), unit=u.second)
     step = get_method(method).step
     random = drive.is_random
 
-    def one(state, i):
-        t = i.astype(dtype) * dt
-        k = jax.random.fold_in(key, i) if random else key
-        noise = draw_noise(method, k, dt, p, drive)
-        return step(state, t, dt, p, drive, noise)
+    def noise_of(i):
+        return draw_noise(method, jax.random.fold_in(key, i), dt, p, drive)
 
-    def obs(state):
+    def advance(y, i, noise):
+        return pack(step(unpack(y), i.astype(dtype) * dt, dt, p, drive, noise))
+
+    def obs(y):
+        state = unpack(y)
         return {name: observable(state, name) for name in variables}
 
-    def window(carry, w):
-        state, bad = carry
-        i0 = step0 + w * every
+    def window(y, i0, noise):
+        """``every`` steps from global step i0 with their random numbers (leading axis ``every``)."""
         if every == 1:
-            state = one(state, i0)
-            out = obs(state)
-        else:
-            def inner(c, j):
-                s, acc = c
-                s = one(s, i0 + j)
-                if reduce == "mean":
-                    acc = jax.tree.map(lambda a, b: a + b, acc, obs(s), is_leaf=lambda x: isinstance(x, u.Quantity))
-                return (s, acc), None
-            acc0 = {name: 0.0 * _UNITS[name] for name in variables} if reduce == "mean" else {}
-            (state, acc), _ = jax.lax.scan(inner, (state, acc0), jnp.arange(every))
-            out = {n: a / every for n, a in acc.items()} if reduce == "mean" else obs(state)
-        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x.mantissa)) for x in state]))
-        bad = jnp.where((bad < 0) & ~finite, w, bad)
-        return (state, bad), out
+            y = advance(y, i0, jax.tree.map(lambda x: x[0], noise, is_leaf=_is_q))
+            return y, obs(y)
 
-    (state, bad), out = jax.lax.scan(window, (state, jnp.int32(-1)), jnp.arange(n_windows, dtype=jnp.int32))
-    return state, bad, out
+        def inner(c, xs):
+            y, acc = c
+            j, nz = xs
+            y = advance(y, i0 + j, nz)
+            if reduce == "mean":
+                acc = jax.tree.map(lambda a, b: a + b, acc, obs(y), is_leaf=_is_q)
+            return (y, acc), None
+
+        acc0 = {name: u.Quantity(jnp.zeros(y.shape[1:], dtype), unit=_UNITS[name]) for name in variables}
+        (y, acc), _ = jax.lax.scan(inner, (y, acc0 if reduce == "mean" else {}), (jnp.arange(every), noise),
+                                   length=every)
+        return y, ({n: a / every for n, a in acc.items()} if reduce == "mean" else obs(y))
+
+    def blocks(carry, w_first, n_blocks, gw):
+        """n_blocks blocks of gw windows from chunk window w_first; records get shape (n_blocks * gw, ...)."""
+        def block(carry, w0):
+            steps = step0 + w0 * every + jnp.arange(gw * every, dtype=jnp.int32)
+            noise = jax.vmap(noise_of)(steps) if random else noise_of(step0)
+            noise = jax.tree.map(lambda x: x.reshape((gw, every) + x.shape[1:]), noise, is_leaf=_is_q)
+
+            def win(y, xs):
+                w, nz = xs
+                return window(y, step0 + w * every, nz)
+
+            y, bad = carry
+            y, out = jax.lax.scan(win, y, (w0 + jnp.arange(gw, dtype=jnp.int32), noise), length=gw)
+            bad = jnp.where((bad < 0) & ~jnp.all(jnp.isfinite(y)), w0, bad)
+            return (y, bad), out
+
+        carry, out = jax.lax.scan(block, carry, w_first + gw * jnp.arange(n_blocks, dtype=jnp.int32))
+        return carry, jax.tree.map(lambda x: x.reshape((n_blocks * gw,) + x.shape[2:]), out, is_leaf=_is_q)
+
+    gw = _block_windows(n_windows, every)
+    n_blocks, tail = divmod(n_windows, gw)
+    carry, out = blocks((pack(state), jnp.int32(-1)), 0, n_blocks, gw)
+    if tail:
+        carry, out_tail = blocks(carry, n_blocks * gw, 1, tail)
+        out = jax.tree.map(lambda a, b: u.math.concatenate([a, b]), out, out_tail, is_leaf=_is_q)
+    y, bad = carry
+    return unpack(y), bad, out
 
 
 def _n_steps(name, duration, dt_s):
@@ -224,7 +271,11 @@ def simulate(params: JRParams, *, duration, dt=DEFAULT_DT, drive=None, method: s
     if drive.is_random and key is None:
         raise ValueError("this drive is random: pass key=jax.random.key(seed) (the same key gives the same run).")
     key = _zero_noise_key() if key is None else key
-    state = JRState.zeros(dtype=dtype) if initial_state is None else _check_state(initial_state, dtype)
+    if initial_state is None:
+        zero = np.zeros((), dtype)
+        state = JRState(*(u.Quantity(zero, unit=unit) for unit in STATE_UNITS))
+    else:
+        state = _check_state(initial_state, dtype)
 
     n_windows = n_steps // every
     if chunk_steps is None:
@@ -234,17 +285,20 @@ def simulate(params: JRParams, *, duration, dt=DEFAULT_DT, drive=None, method: s
             raise ValueError(f"chunk_steps must be >= Record.every = {every}; got {chunk_steps}.")
         chunk_w = chunk_steps // every
     # one dtype for every number, so that ints, floats and arrays of new values reuse the compiled run
-    params, drive = jax.tree.map(lambda x: jnp.asarray(x, dtype), (params, drive))
+    # (host numbers through NumPy: a jnp.asarray per leaf would cost ~1 ms per call)
+    params, drive = jax.tree.map(lambda x: jnp.asarray(x, dtype) if isinstance(x, jax.Array) else np.asarray(x, dtype),
+                                 (params, drive))
     bar = _Progress(tr_s + dur_s, progress)
     cfg = dict(method=method, dtype=dtype)
 
     def run(state, step0, n_w, ev, variables):
-        state, bad, out = _run_chunk(params, drive, state, key, jnp.int32(step0), dt_s, n_windows=n_w, every=ev,
+        state, bad, out = _run_chunk(params, drive, state, key, np.int32(step0), dt_s, n_windows=n_w, every=ev,
                                      variables=variables, reduce=record.reduce, **cfg)
         if check_finite:
             bad = int(bad)
             if bad >= 0:
-                t0, t1 = (step0 + bad * ev) * dt_s, (step0 + (bad + 1) * ev) * dt_s
+                end = min(bad + _block_windows(n_w, ev), n_w)
+                t0, t1 = (step0 + bad * ev) * dt_s, (step0 + end * ev) * dt_s
                 raise SimulationError(
                     f"the state became NaN/Inf between t = {fmt_seconds(t0)} and t = {fmt_seconds(t1)} "
                     f"(method {method!r}, dt = {fmt_seconds(dt_s)}). Likely causes: dt too large for these "
