@@ -9,7 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .model import JRState, firing_rates, rhs
+from ._units import check_dim
+from .model import JRState, eeg, firing_rates, rhs, sigmoid
 from .params import JRParams, canonical
 
 ALPHA_BAND = (8.0, 13.0)
@@ -57,27 +58,48 @@ def welch(x, fs, nperseg: int | None = None, overlap: float = 0.5):
 
 
 def band_power(freqs, psd, band):
-    """Integrated power of ``psd`` over ``band`` = (low, high) in Hz (plain numbers or Quantities)."""
+    """Integrated power of ``psd`` over ``band`` = (low, high) in Hz (plain numbers or Quantities).
+
+    ``psd`` may have leading axes (one spectrum per set); the result then has them too."""
     f = _values(freqs, u.Hz)
     lo, hi = (float(b.to_decimal(u.Hz)) if isinstance(b, u.Quantity) else float(b) for b in band)
     p = _values(psd)
     m = (f >= lo) & (f <= hi)
-    df = f[1] - f[0]
-    return float(p[..., m].sum(axis=-1) * df)
+    out = p[..., m].sum(axis=-1) * (f[1] - f[0])
+    return float(out) if np.ndim(out) == 0 else out
 
 
 def dominant_frequency(freqs, psd, fmin: float = 0.5):
-    """Frequency (Hz) of the PSD maximum above ``fmin``, refined by a parabola through the peak bin and neighbours."""
+    """Frequency (Hz) of the PSD maximum above ``fmin``, refined by a parabola through the log-PSD at the peak bin
+    and its neighbours. ``psd`` may have leading axes."""
     f = _values(freqs, u.Hz)
     p = _values(psd)
     m = np.nonzero(f >= fmin)[0]
-    k = m[np.argmax(p[m])]
-    if 0 < k < len(f) - 1:
-        a, b, c = np.log(p[k - 1: k + 2] + 1e-300)
+    flat = p.reshape(-1, p.shape[-1])
+    k = m[np.argmax(flat[:, m], axis=-1)]
+    inner = (k > 0) & (k < len(f) - 1)
+    kc = np.clip(k, 1, len(f) - 2)
+    rows = np.arange(flat.shape[0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a, b, c = (np.log(flat[rows, kc + d] + 1e-300) for d in (-1, 0, 1))
         denom = a - 2 * b + c
-        shift = 0.5 * (a - c) / denom if denom != 0 else 0.0
-        return float(f[k] + shift * (f[1] - f[0]))
-    return float(f[k])
+        shift = np.where(inner & (denom != 0), 0.5 * (a - c) / denom, 0.0)
+    out = (f[k] + shift * (f[1] - f[0])).reshape(p.shape[:-1])
+    return float(out) if out.ndim == 0 else out
+
+
+def peak_share(freqs, psd, f_peak, half_width: float = 1.0):
+    """Fraction of the power above 0.5 Hz that lies within ±half_width Hz of ``f_peak`` (1 for a pure rhythm, small
+    for a broadband signal). ``psd`` and ``f_peak`` may have matching leading axes."""
+    f = _values(freqs, u.Hz)
+    p = _values(psd)
+    df = f[1] - f[0]
+    fp = np.asarray(f_peak, dtype=np.float64)[..., None]
+    near = (np.abs(f - fp) <= half_width) & (f >= 0.5)
+    total = p[..., f >= 0.5].sum(axis=-1) * df
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = (p * near).sum(axis=-1) * df / total
+    return float(out) if np.ndim(out) == 0 else out
 
 
 class CycleStats(NamedTuple):
@@ -219,3 +241,195 @@ def jacobian(state: JRState, params: JRParams, p):
 def eigenvalues(state: JRState, params: JRParams, p) -> np.ndarray:
     """Eigenvalues (1/s, complex) of the Jacobian at ``state``: negative real parts = stable."""
     return np.linalg.eigvals(np.asarray(jacobian(state, params, p), dtype=np.float64))
+
+
+# -- continuation and bifurcations in the input p -------------------------------------------------------------
+
+class EquilibriumCurve(NamedTuple):
+    """All rest states for constant input, as one curve parametrised by y0 (ordered by y0, so every branch and the
+    folds between them are included). ``stable`` from the Jacobian's eigenvalues."""
+
+    y0: u.Quantity          # mV
+    p: u.Quantity           # Hz: the input for which this point is a rest state
+    eeg: u.Quantity         # mV: y1 − y2 at rest
+    eigenvalues: np.ndarray  # (n, 6) complex, 1/s
+    stable: np.ndarray      # (n,) bool
+
+
+class Bifurcation(NamedTuple):
+    kind: str               # "hopf" or "fold"
+    p: u.Quantity           # Hz
+    eeg: u.Quantity         # mV at the bifurcation point
+    frequency: u.Quantity | None   # Hz, Hopf only: |Im λ| / 2π
+
+
+def _p_of_y0(y0, params):
+    """Input p (Hz) for which the rest state has pyramidal potential y0 (mV), from inverting the sigmoid:
+    y1 − y2 = S⁻¹(a y0 / A), y1 = (A/a)(p + C2 S(C1 y0)), y2 = (B/b) C4 S(C3 y0)."""
+    rate = params.a * y0 / params.A
+    v = params.v0 - u.math.log(2 * params.e0 / rate - 1) / params.r
+    y2 = params.B / params.b * params.C4 * sigmoid(params.C3 * y0, params)
+    y1 = v + y2
+    return params.a / params.A * y1 - params.C2 * sigmoid(params.C1 * y0, params)
+
+
+@jax.jit
+def _curve_core(y0_mv, params):
+    y0 = u.Quantity(y0_mv, unit=u.mV)
+    p = _p_of_y0(y0, params)
+    eq = _equilibrium_from_y0(y0, params, p)
+    jac = jax.vmap(lambda s, q: jacobian(s, params, q))(eq, p)
+    return p.to_decimal(u.Hz), eeg(eq).to_decimal(u.mV), jac
+
+
+def _curve_points(y0_mv, params):
+    """(p in Hz, EEG in mV, eigenvalues) at pyramidal potentials y0_mv (NumPy array, mV)."""
+    p, e, jac = _curve_core(jnp.asarray(y0_mv, dtype=jnp.result_type(float)), params)
+    lam = np.linalg.eigvals(np.asarray(jac, dtype=np.float64))
+    return np.asarray(p, np.float64), np.asarray(e, np.float64), lam
+
+
+def _hopf_pair(lam, tol=1e-6):
+    """(largest real part among complex-conjugate eigenvalue pairs, |Im| of that pair); NaN where there is none."""
+    complex_ = np.abs(lam.imag) > tol * np.maximum(1.0, np.abs(lam))
+    re = np.where(complex_, lam.real, -np.inf)
+    k = np.argmax(re, axis=-1)
+    best = np.take_along_axis(re, k[..., None], -1)[..., 0]
+    im = np.abs(np.take_along_axis(lam.imag, k[..., None], -1)[..., 0])
+    ok = np.isfinite(best)
+    return np.where(ok, best, np.nan), np.where(ok, im, np.nan)
+
+
+def equilibrium_curve(params: JRParams, n: int = 4000) -> EquilibriumCurve:
+    """The curve of rest states for every constant input p (continuation in p, parametrised by y0).
+
+    y0 runs over (0, 2 e0 A/a) on a grid denser near both ends; p(y0) is explicit, so every branch is found and
+    a fold is where p(y0) turns back. Works in float64 when JAX's x64 is enabled (recommended for the Hopf
+    frequencies), float32 otherwise.
+    """
+    params = canonical(params)
+    y_max = float((2 * params.e0 * params.A / params.a).to_decimal(u.mV))
+    s = (1 - np.cos(np.linspace(0.0, np.pi, n + 2)[1:-1])) / 2          # Chebyshev-like: dense near the ends
+    y0 = y_max * s
+    p, e, lam = _curve_points(y0, params)
+    stable = np.all(lam.real < 0, axis=-1)
+    return EquilibriumCurve(y0 * u.mV, p * u.Hz, e * u.mV, lam, stable)
+
+
+def _bisect(f, lo, hi, iters=60):
+    f_lo = f(lo)
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        f_mid = f(mid)
+        if np.sign(f_mid) == np.sign(f_lo):
+            lo, f_lo = mid, f_mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def bifurcations(params: JRParams, p_range=(0.0 * u.Hz, 400.0 * u.Hz), n: int = 4000) -> list[Bifurcation]:
+    """Hopf and fold (saddle-node) bifurcations of the rest states as the constant input p varies in ``p_range``.
+
+    Folds are the turning points of p(y0) on :func:`equilibrium_curve`; Hopf points are where a complex pair of
+    Jacobian eigenvalues (``jax.jacfwd`` of the one right-hand side) crosses the imaginary axis. Each is refined by
+    bisection in y0. Returns points sorted by p, each with its kind, p, the EEG there and, for Hopf, the frequency
+    |Im λ|/2π of the oscillation that is born.
+    """
+    check_dim("p_range[0]", p_range[0], u.Hz, "0. * u.Hz")
+    check_dim("p_range[1]", p_range[1], u.Hz, "400. * u.Hz")
+    p_lo, p_hi = (float(q.to_decimal(u.Hz)) for q in p_range)
+    if not p_lo < p_hi:
+        raise ValueError(f"p_range must be (low, high) with low < high; got {p_range}.")
+    params = canonical(params)
+    curve = equilibrium_curve(params, n)
+    y0 = np.asarray(curve.y0.to_decimal(u.mV), np.float64)
+    p = np.asarray(curve.p.to_decimal(u.Hz), np.float64)
+    points = []
+
+    def at(y):
+        pp, e, lam = _curve_points(np.array([y]), params)
+        return pp[0], e[0], lam[0]
+
+    dp = np.diff(p)
+    for k in np.nonzero(np.sign(dp[:-1]) * np.sign(dp[1:]) < 0)[0]:   # p(y0) turns between y0[k] and y0[k + 2]
+        def slope(y, h=1e-7 * max(1.0, y0[-1])):
+            return at(y + h)[0] - at(y - h)[0]
+        y = _bisect(slope, y0[k], y0[k + 2])
+        pp, e, _ = at(y)
+        points.append(Bifurcation("fold", pp * u.Hz, e * u.mV, None))
+
+    h, im = _hopf_pair(curve.eigenvalues)
+    crossing = np.isfinite(h[:-1]) & np.isfinite(h[1:]) & (np.sign(h[:-1]) * np.sign(h[1:]) < 0)
+    # the same pair must cross continuously: a jump (two real eigenvalues meeting and turning complex with a
+    # positive real part) is not a Hopf point
+    crossing &= np.abs(h[1:] - h[:-1]) < 0.1 * np.minimum(im[:-1], im[1:])
+    for k in np.nonzero(crossing)[0]:
+        y = _bisect(lambda y: _hopf_pair(at(y)[2][None])[0][0], y0[k], y0[k + 1])
+        pp, e, lam = at(y)
+        freq = _hopf_pair(lam[None])[1][0] / (2 * np.pi)
+        points.append(Bifurcation("hopf", pp * u.Hz, e * u.mV, freq * u.Hz))
+    points = [b for b in points if p_lo <= float(b.p.to_decimal(u.Hz)) <= p_hi]
+    return sorted(points, key=lambda b: float(b.p.to_decimal(u.Hz)))
+
+
+def limit_cycle_extrema(params: JRParams, p_values, *, duration=4.0 * u.second, transient=4.0 * u.second,
+                        initial_states=("rest", "high"), **sweep_kw):
+    """Minimum and maximum of the EEG after a transient, for each constant input in ``p_values``, from simulation
+    (the oscillating branches of the bifurcation diagram). Returns a dict: ``p`` and, per initial state, ``min`` and
+    ``max`` arrays in mV. ``"rest"`` starts from zero, ``"high"`` from the highest rest state at that p (different
+    where the model is bistable)."""
+    from .sweep import grid, sweep
+
+    results = {"p": p_values}
+    for name in initial_states:
+        if name not in ("rest", "high"):
+            raise ValueError(f"initial_states entries must be 'rest' or 'high'; got {name!r}.")
+        design = grid(base=params, p=p_values)
+        init = None
+        if name == "high":
+            tops = [jax.tree.map(lambda q: q[-1], equilibria(params, q), is_leaf=lambda x: isinstance(x, u.Quantity))
+                    for q in p_values]
+            init = JRState(*(u.math.stack([getattr(t, f) for t in tops]) for f in JRState._fields))
+        res = sweep(design, duration=duration, transient=transient, initial_state=init, **sweep_kw)
+        results[name] = {"min": res.features["min"], "max": res.features["max"]}
+    return results
+
+
+# -- regime labels ----------------------------------------------------------------------------------------------
+
+REGIME_LABELS = ("rest", "alpha", "spike_wave", "spike_like", "irregular")
+LABEL_CRITERIA = {
+    "rest": "EEG SD < 0.2 mV (no oscillation beyond small noise-driven fluctuations)",
+    "alpha": "dominant frequency in 8–13 Hz, ≥ 50 % of the power in 8–13 Hz and peak-to-peak < 15 mV",
+    "spike_wave": "peak-to-peak ≥ 15 mV, dominant frequency in 2–5 Hz and ≥ 40 % of the power within ±1 Hz of it "
+                  "(regular large discharges at the spike–wave rate)",
+    "spike_like": "peak-to-peak ≥ 15 mV and ≥ 40 % of the power within ±1 Hz of the dominant frequency, outside "
+                  "2–5 Hz (slow large-amplitude spike-like oscillation)",
+    "irregular": "anything else: broadband or intermittent activity",
+}
+
+
+def label_regimes(features: dict) -> np.ndarray:
+    """Regime label per set from sweep features (``std``, ``peak_to_peak``, ``dominant_frequency``,
+    ``alpha_share``, ``peak_share``), by the criteria in ``LABEL_CRITERIA``, applied in the order of
+    ``REGIME_LABELS``; diverged sets get ``"diverged"``."""
+    def val(name, unit=None):
+        v = features[name]
+        return np.asarray(v.to_decimal(unit) if unit is not None else u.get_mantissa(v), np.float64)
+
+    sd, ptp = val("std", u.mV), val("peak_to_peak", u.mV)
+    f, alpha, peak = val("dominant_frequency", u.Hz), val("alpha_share"), val("peak_share")
+    big = ptp >= 15.0
+    regular = peak >= 0.4
+    sw_band = (f >= 2.0) & (f <= 5.0)
+    out = np.full(sd.shape, "irregular", dtype=object)
+    rules = [("rest", sd < 0.2), ("alpha", (f >= 8) & (f <= 13) & (alpha >= 0.5) & ~big),
+             ("spike_wave", big & regular & sw_band), ("spike_like", big & regular & ~sw_band)]
+    done = np.zeros(sd.shape, bool)
+    for name, mask in rules:
+        out[mask & ~done] = name
+        done |= mask
+    if "diverged" in features:
+        out[np.asarray(features["diverged"], bool)] = "diverged"
+    return out.astype(str)

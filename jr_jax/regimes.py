@@ -10,7 +10,7 @@ import brainunit as u
 import numpy as np
 
 from . import drives
-from .analysis import band_power, summarize, welch
+from .analysis import peak_share, summarize, welch
 from .params import JRParams
 
 SIGMA = u.Hz * u.second ** 0.5
@@ -27,13 +27,6 @@ class Regime(NamedTuple):
     claim: str         # what is said of it
     criterion: str     # how the claim is checked
     check: Callable    # (summary, extra) -> bool
-
-
-def _broadband_share(freqs, psd, f_dom):
-    """Fraction of the power (above 0.5 Hz) within ±1 Hz of the dominant frequency."""
-    f = np.asarray(freqs.mantissa)
-    total = band_power(freqs, psd, (0.5, f[-1]))
-    return band_power(freqs, psd, (f_dom - 1.0, f_dom + 1.0)) / total
 
 
 def _alpha(s, x):
@@ -93,7 +86,7 @@ def measure(results: dict) -> list[Measurement]:
         eeg = res.eeg[t > MEASURE_AFTER]
         summaries[name] = summarize(eeg, res.sampling_rate)
         freqs, psd = welch(eeg, res.sampling_rate)
-        extra[name] = _broadband_share(freqs, psd, summaries[name].dominant_frequency)
+        extra[name] = peak_share(freqs, psd, summaries[name].dominant_frequency)
     out = []
     for name, s in summaries.items():
         ctx = dict(summaries, _broadband=extra[name])

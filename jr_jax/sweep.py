@@ -1,0 +1,449 @@
+"""Parameter sweeps: many parameter sets through ``vmap`` of the one compiled simulation, features instead of
+trajectories, chunks sized for the device, sharding over all devices, and results on disk that resume.
+
+A sweep runs every set with :func:`jr_jax.simulate`'s loop (same integrator, same random numbers): with
+``keys="common"`` (the default) every set sees the noise that ``simulate(..., key=key)`` would draw, so a set's
+result is exactly that of a single simulation; ``keys="independent"`` gives set i the key ``fold_in(key, i)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import sys
+import time as _time
+from functools import partial
+from pathlib import Path
+from typing import NamedTuple
+
+import brainunit as u
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import drives as _drives
+from . import monitors
+from ._units import check_dim, fmt_seconds
+from .integrators import get_method
+from .model import STATE_UNITS, JRState
+from .params import CANONICAL_UNITS, FIELD_NAMES, JRParams
+from .simulate import DEFAULT_DT, DEFAULT_METHOD, _run_chunk
+
+SPEC_VERSION = 1
+
+
+class SweepSpecError(ValueError):
+    """A resume directory holds a sweep with a different specification."""
+
+
+# -- designs ----------------------------------------------------------------------------------------------------
+
+class Design(NamedTuple):
+    """Parameter sets to sweep: ``params`` and ``drive`` whose fields are scalars (shared) or arrays of one length
+    (one value per set); ``axes`` the swept values (per grid axis, or per set for a random design); ``shape`` the
+    grid's shape (``(n,)`` for a random design)."""
+
+    params: JRParams
+    drive: _drives.Drive
+    axes: dict
+    shape: tuple
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+
+_P_FIELD = {_drives.Constant: "value", _drives.WhiteNoise: "mu"}
+
+
+def _assign(params: JRParams, drive, name: str, values):
+    """Set the swept quantity ``name`` (a JRParams field, or ``p`` = the drive's mean) to ``values``."""
+    if name == "p":
+        field = _P_FIELD.get(type(drive))
+        if field is None:
+            raise ValueError(f"the axis 'p' sets the mean input of a constant or white-noise drive; the drive is "
+                             f"{type(drive).__name__}. Build the drives yourself and pass them to sweep().")
+        check_dim("axis p", values, u.Hz, "np.linspace(50, 350, 64) * u.Hz")
+        return params, dataclasses.replace(drive, **{field: values})
+    if name not in FIELD_NAMES:
+        raise ValueError(f"unknown sweep axis {name!r}: use a JRParams field {list(FIELD_NAMES)} or 'p'.")
+    return params.replace(**{name: values}), drive
+
+
+def _axis_values(name, values):
+    q = values if isinstance(values, u.Quantity) else u.Quantity(np.asarray(values, dtype=np.float64))
+    if np.ndim(q.mantissa) != 1 or np.size(q.mantissa) == 0:
+        raise ValueError(f"axis {name!r} needs a non-empty 1-D array of values; got shape {np.shape(q.mantissa)}.")
+    return q
+
+
+def grid(*, base: JRParams | None = None, drive=None, **axes) -> Design:
+    """The cartesian product of the given axes, e.g. ``grid(A=np.linspace(2, 10, 64) * u.mV, B=...)``.
+
+    Axis names are JRParams fields or ``p`` (the mean of a constant or white-noise drive; default drive
+    ``constant(220 Hz)``). The first axis varies slowest (``result.grid(name)`` has shape ``(len(ax1), len(ax2), …)``).
+    """
+    if not axes:
+        raise ValueError("grid() needs at least one axis, e.g. grid(B=np.linspace(10, 60, 32) * u.mV).")
+    params = JRParams() if base is None else base
+    drive = _drives.constant(220.0 * u.Hz) if drive is None else drive
+    vals = {name: _axis_values(name, v) for name, v in axes.items()}
+    shape = tuple(len(v.mantissa) for v in vals.values())
+    mesh = np.meshgrid(*[np.asarray(v.mantissa) for v in vals.values()], indexing="ij")
+    for (name, v), m in zip(vals.items(), mesh):
+        params, drive = _assign(params, drive, name, u.Quantity(m.ravel(), unit=v.unit))
+    return Design(params, drive, vals, shape)
+
+
+def random_design(n: int, *, key, base: JRParams | None = None, drive=None, log=(), **bounds) -> Design:
+    """``n`` sets drawn uniformly (or log-uniformly for the names in ``log``) within ``bounds``, e.g.
+    ``random_design(1000, key=jax.random.key(0), A=(2 * u.mV, 10 * u.mV), a=(50 * u.Hz, 200 * u.Hz), log=("a",))``."""
+    if int(n) < 1:
+        raise ValueError(f"random_design needs n >= 1 sets; got {n}.")
+    params = JRParams() if base is None else base
+    drive = _drives.constant(220.0 * u.Hz) if drive is None else drive
+    unknown = set(log) - set(bounds)
+    if unknown:
+        raise ValueError(f"log names {sorted(unknown)} have no bounds.")
+    axes = {}
+    for i, (name, (lo, hi)) in enumerate(bounds.items()):
+        unit = lo.unit if isinstance(lo, u.Quantity) else u.UNITLESS
+        lo_v = float(u.Quantity(lo).to_decimal(unit))
+        hi_v = float(u.Quantity(hi).to_decimal(unit))
+        if not lo_v < hi_v:
+            raise ValueError(f"bounds for {name!r} must be (low, high) with low < high; got ({lo}, {hi}).")
+        z = np.asarray(jax.random.uniform(jax.random.fold_in(key, i), (int(n),), dtype=jnp.float32), np.float64)
+        if name in log:
+            if lo_v <= 0:
+                raise ValueError(f"log-uniform {name!r} needs positive bounds; got ({lo}, {hi}).")
+            v = np.exp(np.log(lo_v) + z * (np.log(hi_v) - np.log(lo_v)))
+        else:
+            v = lo_v + z * (hi_v - lo_v)
+        axes[name] = u.Quantity(v, unit=unit)
+        params, drive = _assign(params, drive, name, axes[name])
+    return Design(params, drive, axes, (int(n),))
+
+
+# -- batching helpers -------------------------------------------------------------------------------------------
+
+def _leaf_names(params, drive):
+    names = [f"params.{n}" for n in FIELD_NAMES]
+    paths, _ = jax.tree_util.tree_flatten_with_path(drive)
+    return names + ["drive" + jax.tree_util.keystr(p) for p, _ in paths]
+
+
+def batch_size(params: JRParams, drive) -> int:
+    """Number of sets in (params, drive): every non-scalar field must be 1-D of the same length."""
+    sizes = {}
+    for name, leaf in zip(_leaf_names(params, drive), jax.tree.leaves((params, drive))):
+        shape = np.shape(leaf)
+        if shape == ():
+            continue
+        if len(shape) != 1:
+            raise ValueError(f"{name} must be a scalar or a 1-D array (one value per set); got shape {shape}.")
+        sizes[name] = shape[0]
+    if len(set(sizes.values())) > 1:
+        listing = ", ".join(f"{k}: {v}" for k, v in sizes.items())
+        raise ValueError(f"batched fields must all have the same length; got {listing}.")
+    n = next(iter(sizes.values()), 1)
+    if n == 0:
+        raise ValueError("the batch is empty (fields of length 0).")
+    return n
+
+
+def _canonical_leaves(params: JRParams, drive, n: int, dtype):
+    """(params, drive) with every field in canonical units as a NumPy array of shape (n,)."""
+    fields = {}
+    for name in FIELD_NAMES:
+        v = getattr(params, name)
+        unit = CANONICAL_UNITS[name]
+        m = v.to_decimal(unit) if isinstance(v, u.Quantity) and not unit.is_unitless else u.get_mantissa(v)
+        fields[name] = u.Quantity(np.broadcast_to(np.asarray(m, dtype), (n,)), unit=unit) \
+            if not unit.is_unitless else np.broadcast_to(np.asarray(m, dtype), (n,))
+    params = JRParams.tree_unflatten(None, [fields[k] for k in FIELD_NAMES])
+    drive = jax.tree.map(lambda x: np.broadcast_to(np.asarray(x, dtype), (n,)), drive)
+    return params, drive
+
+
+def _initial_states(state, n: int, dtype) -> JRState:
+    if state is None:
+        return JRState(*(u.Quantity(np.zeros(n, dtype), unit=unit) for unit in STATE_UNITS))
+    if not isinstance(state, JRState):
+        raise TypeError(f"initial_state must be a jr_jax.JRState; got {type(state).__name__}.")
+    out = []
+    for name, value, unit in zip(JRState._fields, state, STATE_UNITS):
+        check_dim(f"initial_state.{name}", value, unit, f"np.zeros(n) * u.{'mV' if unit == u.mV else 'mV / u.second'}")
+        m = np.asarray(value.to_decimal(unit), dtype)
+        if m.shape not in ((), (n,)):
+            raise ValueError(f"initial_state.{name} must be a scalar or have one value per set ({n}); got shape "
+                             f"{m.shape}.")
+        out.append(u.Quantity(np.broadcast_to(m, (n,)), unit=unit))
+    return JRState(*out)
+
+
+def _take(tree, idx):
+    return jax.tree.map(lambda x: x[idx], tree)
+
+
+# -- the compiled chunk -----------------------------------------------------------------------------------------
+
+@partial(jax.jit, static_argnames=("method", "n_tr", "every", "seg_len", "n_seg", "keep", "fs_hz", "independent",
+                                   "dtype"))
+def _sweep_chunk(params, drive, state, index, key, dt_s, *, method, n_tr, every, seg_len, n_seg, keep, fs_hz,
+                 independent, dtype):
+    """Run the sets of one chunk (leading axis of every leaf) and accumulate their features."""
+    n = index.shape[0]
+    keys = jax.vmap(jax.random.fold_in, (None, 0))(key, index) if independent else key
+    k_axis = 0 if independent else None
+
+    def run(params, drive, state, key, step0, n_windows, ev, variables):
+        return _run_chunk(params, drive, state, key, step0, dt_s, method=method, n_windows=n_windows, every=ev,
+                          variables=variables, reduce="mean", dtype=dtype)
+
+    bad = jnp.zeros((n,), bool)
+    if n_tr:
+        state, b, _ = jax.vmap(partial(run, n_windows=n_tr, ev=1, variables=()), (0, 0, 0, k_axis, None))(
+            params, drive, state, keys, jnp.int32(0))
+        bad = b >= 0
+
+    def segment(carry, k):
+        state, acc, bad = carry
+        step0 = n_tr + k * (seg_len * every)
+        state, b, out = jax.vmap(partial(run, n_windows=seg_len, ev=every, variables=("eeg",)),
+                                 (0, 0, 0, k_axis, None))(params, drive, state, keys, step0)
+        acc = monitors.update(acc, out["eeg"].to_decimal(u.mV), fs_hz, keep)
+        return (state, acc, bad | (b >= 0)), None
+
+    acc = monitors.init((n,), keep, dtype)
+    (state, acc, bad), _ = jax.lax.scan(segment, (state, acc, bad), jnp.arange(n_seg, dtype=jnp.int32))
+    return acc, bad
+
+
+# -- results ----------------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class SweepResult:
+    """Features per set (``features[name]``: Quantity of shape (n_sets, ...); also as attributes), the PSD's
+    ``freqs``, the ``design``, and ``complete`` (False when ``max_chunks`` stopped the sweep early: the sets not
+    computed yet are NaN and ``computed`` is False for them)."""
+
+    features: dict
+    freqs: u.Quantity
+    design: Design
+    computed: np.ndarray
+    complete: bool
+
+    def __getattr__(self, name):
+        feats = self.__dict__.get("features", {})
+        if name in feats:
+            return feats[name]
+        raise AttributeError(name)
+
+    def grid(self, name: str):
+        """Feature ``name`` reshaped to the design's grid shape (plus the feature's own trailing axes)."""
+        v = self.features[name]
+        mant = v.mantissa if isinstance(v, u.Quantity) else np.asarray(v)
+        out = np.asarray(mant).reshape(tuple(self.design.shape) + np.shape(mant)[1:])
+        return u.Quantity(out, unit=v.unit) if isinstance(v, u.Quantity) else out
+
+
+def _feature_units(features: monitors.Features) -> dict:
+    mv = u.mV
+    units = {"mean": mv, "std": mv, "skewness": u.UNITLESS, "min": mv, "max": mv, "peak_to_peak": mv,
+             "psd": mv ** 2 / u.Hz, "dominant_frequency": u.Hz, "alpha_share": u.UNITLESS, "peak_share": u.UNITLESS}
+    units.update({f"power_{b[0]}": mv ** 2 for b in features.bands})
+    return units
+
+
+# -- resume directory -------------------------------------------------------------------------------------------
+
+def _design_hash(params, drive) -> str:
+    h = hashlib.sha256()
+    h.update(str(jax.tree.structure((params, drive))).encode())
+    for leaf in jax.tree.leaves((params, drive)):
+        a = np.ascontiguousarray(np.asarray(leaf, np.float64))
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _atomic_savez(path: Path, **arrays):
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def _open_dir(out_dir: Path, spec: dict):
+    out_dir.mkdir(parents=True, exist_ok=True)
+    spec_path = out_dir / "spec.json"
+    if spec_path.exists():
+        old = json.loads(spec_path.read_text())
+        diff = sorted(k for k in set(old) | set(spec) if old.get(k) != spec.get(k))
+        if diff:
+            details = "; ".join(f"{k}: stored {old.get(k)!r}, now {spec.get(k)!r}" for k in diff[:6])
+            raise SweepSpecError(f"{out_dir} holds a different sweep ({details}). Nothing was overwritten: use "
+                                 f"another out_dir, or delete this one to start again.")
+    else:
+        tmp = spec_path.with_name("spec.json.tmp")
+        tmp.write_text(json.dumps(spec, indent=1, sort_keys=True))
+        os.replace(tmp, spec_path)
+
+
+class _Bar:
+    def __init__(self, n_chunks, n_sets, enabled):
+        self.n_chunks, self.n_sets, self.enabled = n_chunks, n_sets, enabled
+        self.t0, self.sets = _time.perf_counter(), 0
+
+    def update(self, done, new_sets):
+        if not self.enabled:
+            return
+        self.sets += new_sets
+        el = _time.perf_counter() - self.t0
+        frac = done / self.n_chunks
+        bar = "#" * int(30 * frac) + "." * (30 - int(30 * frac))
+        rate = self.sets / el if el > 0 else float("inf")
+        sys.stderr.write(f"\rsweep [{bar}] {done}/{self.n_chunks} chunks, {rate:.4g} sets/s")
+        if done >= self.n_chunks:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+# -- the sweep --------------------------------------------------------------------------------------------------
+
+def sweep(design, *, duration, dt=DEFAULT_DT, drive=None, method: str = DEFAULT_METHOD, key=None,
+          keys: str = "common", transient=1.0 * u.second, features: monitors.Features | None = None,
+          initial_state: JRState | None = None, chunk_size: int | None = None, out_dir=None, progress: bool = False,
+          dtype=None, max_chunks: int | None = None) -> SweepResult:
+    """Simulate every parameter set of ``design`` and return its features.
+
+    Args:
+      design: a :class:`Design` (from :func:`grid` / :func:`random_design`) or a :class:`JRParams` whose fields are
+        scalars or 1-D arrays of one length (then ``drive`` may be batched the same way).
+      duration: recorded time per set, a whole number of feature segments (``features.segment``, 2 s; a shorter
+        duration is one segment). ``transient`` (default 1 s) runs first and is not measured.
+      dt, method, dtype: as in :func:`jr_jax.simulate`.
+      key: ``jax.random.key`` (required for a random drive); ``keys``: ``"common"`` or ``"independent"``.
+      features: :class:`jr_jax.monitors.Features`.
+      initial_state: :class:`JRState` whose fields are scalars or one value per set (default: all zeros).
+      chunk_size: sets per compiled chunk (default 4096 on CPU, 65536 on a GPU; rounded up to a multiple of the
+        device count). Memory is bounded by one chunk.
+      out_dir: directory for a resumable sweep: the specification and each finished chunk are written there; a
+        second call with the same specification loads what is done and computes the rest; a different
+        specification raises :class:`SweepSpecError` and overwrites nothing.
+      progress: progress bar (chunks, sets per second) on stderr.
+      max_chunks: compute at most this many new chunks in this call (for time-sliced jobs; needs ``out_dir``).
+    """
+    if isinstance(design, Design):
+        if drive is not None:
+            raise ValueError("pass the drive inside the Design (grid(..., drive=...)), not also to sweep().")
+        params, drive, the_design = design.params, design.drive, design
+    elif isinstance(design, JRParams):
+        params = design
+        drive = _drives.constant(220.0 * u.Hz) if drive is None else drive
+        the_design = None
+    else:
+        raise TypeError(f"design must be a jr_jax.sweep.Design or a JRParams; got {type(design).__name__}.")
+    if not isinstance(drive, _drives.Drive):
+        raise TypeError(f"drive must be built with jr_jax.drives; got {drive!r}.")
+    if keys not in ("common", "independent"):
+        raise ValueError(f"keys must be 'common' or 'independent'; got {keys!r}.")
+    features = monitors.Features() if features is None else features
+    if not isinstance(features, monitors.Features):
+        raise TypeError(f"features must be a jr_jax.monitors.Features; got {type(features).__name__}.")
+    method = get_method(method).name
+    n = batch_size(params, drive)
+    if the_design is None:
+        the_design = Design(params, drive, {}, (n,))
+    check_dim("duration", duration, u.second, "10. * u.second")
+    check_dim("dt", dt, u.second, "0.5 * u.ms")
+    check_dim("transient", transient, u.second, "1. * u.second")
+    dt_s = float(dt.to_decimal(u.second))
+    dur_s, tr_s = float(duration.to_decimal(u.second)), float(transient.to_decimal(u.second))
+    if not (dt_s > 0 and math.isfinite(dt_s)):
+        raise ValueError(f"dt must be a positive finite time; got {dt!r}.")
+    if not dur_s > 0 or tr_s < 0:
+        raise ValueError(f"duration must be > 0 and transient >= 0; got {duration!r}, {transient!r}.")
+    every, seg_len, n_seg = features.layout(dt_s, dur_s)
+    n_tr = int(round(tr_s / dt_s))
+    if abs(n_tr * dt_s - tr_s) > 1e-6 * max(dt_s, tr_s):
+        raise ValueError(f"transient ({fmt_seconds(tr_s)}) must be a whole number of steps of dt = {fmt_seconds(dt_s)}.")
+    dtype = jnp.dtype(dtype) if dtype is not None else jnp.result_type(float)
+    if dtype == jnp.float64 and not jax.config.jax_enable_x64:
+        raise ValueError('dtype=float64 needs 64-bit JAX: call jax.config.update("jax_enable_x64", True) first.')
+    if drive.is_random and key is None:
+        raise ValueError("this drive is random: pass key=jax.random.key(seed).")
+    key = jax.random.key(0) if key is None else key
+    if max_chunks is not None and out_dir is None:
+        raise ValueError("max_chunks needs out_dir, where the finished chunks are kept for the next call.")
+
+    n_dev = jax.device_count()
+    if chunk_size is None:
+        chunk_size = 65536 if jax.default_backend() == "gpu" else 4096
+    if int(chunk_size) < 1:
+        raise ValueError(f"chunk_size must be a positive number of sets; got {chunk_size}.")
+    chunk = min(int(chunk_size), n)
+    chunk = -(-chunk // n_dev) * n_dev
+    n_chunks = -(-n // chunk)
+    fs_hz = 1.0 / (every * dt_s)
+    freqs_all = np.fft.rfftfreq(seg_len, 1.0 / fs_hz)
+    keep = monitors.n_freq(seg_len, fs_hz, float(features.fmax.to_decimal(u.Hz)))
+    freqs = freqs_all[:keep]
+
+    cparams, cdrive = _canonical_leaves(params, drive, n, np.dtype(dtype))
+    cstate = _initial_states(initial_state, n, np.dtype(dtype))
+    spec = {"version": SPEC_VERSION, "n_sets": n, "chunk_size": chunk, "duration_s": dur_s, "dt_s": dt_s,
+            "transient_s": tr_s, "method": method, "dtype": str(np.dtype(dtype)), "keys": keys,
+            "key": np.asarray(jax.random.key_data(key)).ravel().tolist(), "features": features.to_dict(),
+            "drive": type(drive).__name__, "design_sha256": _design_hash(cparams, (cdrive, cstate))}
+    out_path = None if out_dir is None else Path(out_dir)
+    if out_path is not None:
+        _open_dir(out_path, spec)
+
+    sharding = None
+    if n_dev > 1:
+        mesh = jax.sharding.Mesh(np.array(jax.devices()), ("sets",))
+        sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("sets"))
+
+    units = _feature_units(features)
+    names = list(units) + ["diverged"]
+    store = {k: None for k in names}
+    computed = np.zeros(n, bool)
+    bar = _Bar(n_chunks, n, progress)
+    new = 0
+    for c in range(n_chunks):
+        lo, hi = c * chunk, min((c + 1) * chunk, n)
+        path = None if out_path is None else out_path / f"chunk_{c:05d}.npz"
+        if path is not None and path.exists():
+            with np.load(path) as z:
+                part = {k: z[k] for k in names}
+        elif max_chunks is not None and new >= max_chunks:
+            continue
+        else:
+            idx = np.minimum(np.arange(lo, lo + chunk), n - 1)       # the last chunk is padded with its last set
+            args = (_take(cparams, idx), _take(cdrive, idx), _take(cstate, idx), np.asarray(idx, np.int32))
+            if sharding is not None:
+                args = jax.device_put(args, sharding)
+            acc, bad = _sweep_chunk(*args, key, dt_s, method=method, n_tr=n_tr, every=every, seg_len=seg_len,
+                                    n_seg=n_seg, keep=keep, fs_hz=fs_hz, independent=keys == "independent",
+                                    dtype=dtype)
+            acc = jax.tree.map(lambda x: np.asarray(x)[: hi - lo], acc)
+            feats = monitors.finalize(acc, freqs, features, np.asarray(bad)[: hi - lo])
+            part = {k: np.asarray(v.mantissa if isinstance(v, u.Quantity) else v) for k, v in feats.items()}
+            if path is not None:
+                _atomic_savez(path, **part)
+            new += 1
+        for k in names:
+            if store[k] is None:
+                fill = False if k == "diverged" else np.nan
+                store[k] = np.full((n,) + part[k].shape[1:], fill, dtype=part[k].dtype)
+            store[k][lo:hi] = part[k]
+        computed[lo:hi] = True
+        bar.update(c + 1, hi - lo)
+    if store["mean"] is None:
+        store = {k: np.full((n, keep) if k == "psd" else (n,), np.nan) for k in names}
+        store["diverged"] = np.zeros(n, bool)
+    out = {k: (u.Quantity(store[k], unit=units[k]) if k in units else store[k]) for k in names}
+    return SweepResult(out, u.Quantity(freqs, unit=u.Hz), the_design, computed, bool(computed.all()))

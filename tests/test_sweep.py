@@ -1,0 +1,217 @@
+"""Sweeps: designs, equality with single simulations, features, sharding, resume, memory, bad inputs."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import brainunit as u
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import signal
+
+import jr_jax as jr
+from jr_jax import monitors
+from jr_jax import sweep as S
+
+SIG = u.Hz * u.second ** 0.5
+ROOT = pathlib.Path(__file__).parents[1]
+SCALARS = ("mean", "std", "skewness", "min", "max", "dominant_frequency", "alpha_share", "peak_share")
+
+
+def _noisy_design():
+    return S.grid(A=np.array([3.0, 3.25, 3.6]) * u.mV, B=np.array([20.0, 24.0]) * u.mV,
+                  drive=jr.drives.white_noise(150 * u.Hz, 20 * SIG))
+
+
+def _values(res, name):
+    return np.asarray(u.get_mantissa(res.features[name]), np.float64)
+
+
+def test_grid_is_the_cartesian_product_first_axis_slowest():
+    d = S.grid(A=np.array([3.0, 4.0, 5.0]) * u.mV, p=np.array([100.0, 200.0]) * u.Hz)
+    assert d.shape == (3, 2) and d.size == 6
+    np.testing.assert_allclose(np.asarray(d.params.A.to_decimal(u.mV)), [3, 3, 4, 4, 5, 5])
+    np.testing.assert_allclose(np.asarray(d.drive.value.to_decimal(u.Hz)), [100, 200] * 3)
+
+
+def test_random_design_respects_bounds_and_log_scale():
+    d = S.random_design(4000, key=jax.random.key(1), A=(2 * u.mV, 10 * u.mV), a=(10 * u.Hz, 1000 * u.Hz), log=("a",))
+    A = np.asarray(d.params.A.to_decimal(u.mV))
+    a = np.asarray(d.params.a.to_decimal(u.Hz))
+    assert A.min() >= 2 and A.max() <= 10 and a.min() >= 10 and a.max() <= 1000
+    # log-uniform: the median is the geometric mean of the bounds (100 Hz), not the arithmetic one (505 Hz)
+    assert np.median(a) == pytest.approx(100.0, rel=0.1)
+    assert np.mean(A) == pytest.approx(6.0, rel=0.03)
+
+
+def _simulate_features(params, drive, key, duration, transient, features=None):
+    features = features or monitors.Features()
+    res = jr.simulate(params, duration=duration, drive=drive, key=key, transient=transient,
+                      record=jr.Record(("eeg",), every=4, reduce="mean"))
+    return monitors.from_trace(res.eeg, res.sampling_rate, features)
+
+
+@pytest.mark.parametrize("keys", ["common", "independent"])
+def test_sweep_entry_equals_single_simulation(keys):
+    d = _noisy_design()
+    key = jax.random.key(7)
+    res = S.sweep(d, duration=2 * u.second, transient=0.5 * u.second, key=key, keys=keys, chunk_size=4)
+    assert res.complete and res.features["mean"].shape == (6,)
+    for i in (0, 3, 5):
+        params = jr.JRParams(A=d.params.A[i], B=d.params.B[i])
+        k = key if keys == "common" else jax.random.fold_in(key, i)
+        ref = _simulate_features(params, d.drive, k, 2 * u.second, 0.5 * u.second)
+        for name in SCALARS:
+            assert _values(res, name)[i] == pytest.approx(float(u.get_mantissa(ref[name])), rel=2e-4, abs=2e-5), name
+        np.testing.assert_allclose(_values(res, "psd")[i], np.asarray(ref["psd"].mantissa), rtol=2e-3, atol=1e-7)
+
+
+def test_features_against_numpy_and_scipy():
+    fs, T = 500.0, 8.0
+    t = np.arange(int(fs * T)) / fs
+    rng = np.random.default_rng(0)
+    x = 3.0 + 2.0 * np.sin(2 * np.pi * 10.0 * t) + 0.1 * rng.standard_normal(t.size)
+    f = monitors.from_trace(u.Quantity(x, unit=u.mV), fs * u.Hz)
+    assert float(f["mean"].to_decimal(u.mV)) == pytest.approx(x.mean(), rel=1e-5)
+    assert float(f["std"].to_decimal(u.mV)) == pytest.approx(x.std(), rel=1e-4)
+    assert float(f["min"].to_decimal(u.mV)) == pytest.approx(x.min(), rel=1e-6)
+    assert float(f["max"].to_decimal(u.mV)) == pytest.approx(x.max(), rel=1e-6)
+    d = x - x.mean()
+    assert float(f["skewness"].mantissa) == pytest.approx(np.mean(d ** 3) / x.std() ** 3, abs=2e-3)
+    assert float(f["dominant_frequency"].to_decimal(u.Hz)) == pytest.approx(10.0, abs=0.05)
+    assert float(f["alpha_share"].mantissa) > 0.99
+    fr, ref = signal.welch(x, fs=fs, window="hann", nperseg=1000, noverlap=0, detrend="constant")
+    keep = fr <= 100.0
+    np.testing.assert_allclose(np.asarray(f["psd"].to_decimal(u.mV ** 2 / u.Hz)), ref[keep], rtol=1e-3, atol=1e-7)
+    # band power of a sinusoid of amplitude 2: its variance, 2 mV²
+    assert float(f["power_alpha"].to_decimal(u.mV ** 2)) == pytest.approx(2.0, rel=0.02)
+
+
+def test_diverged_sets_are_flagged_not_fatal():
+    params = jr.JRParams(A=np.array([3.25, 3.25]) * u.mV, a=np.array([100.0, 100.0]) * u.Hz)
+    res = S.sweep(params, drive=jr.drives.constant(220 * u.Hz), duration=1 * u.second, transient=0 * u.second)
+    assert not res.features["diverged"].any()
+    huge = S.sweep(jr.JRParams(A=np.array([3.25, 3.25]) * u.mV), drive=jr.drives.constant(220 * u.Hz),
+                   duration=1 * u.second, transient=0 * u.second, dt=40 * u.ms,
+                   features=monitors.Features(decimate=40 * u.ms, segment=1 * u.second))
+    assert huge.features["diverged"].all()
+    assert np.isnan(_values(huge, "mean")).all()
+
+
+def test_memory_does_not_grow_with_simulated_time():
+    """Compiled temporary memory of one chunk, 2 s against 100 s of features (XLA's own accounting)."""
+    d = S.grid(A=np.linspace(3, 4, 16) * u.mV)
+    cp, cd = S._canonical_leaves(d.params, d.drive, 16, np.float32)
+    cs = S._initial_states(None, 16, np.float32)
+    sizes = []
+    for n_seg in (1, 50):
+        c = S._sweep_chunk.lower(cp, cd, cs, np.arange(16, dtype=np.int32), jax.random.key(0), 5e-4, method="rk4",
+                                 n_tr=0, every=4, seg_len=1000, n_seg=n_seg, keep=201, fs_hz=500.0,
+                                 independent=False, dtype=jnp.float32).compile()
+        sizes.append(c.memory_analysis().temp_size_in_bytes)
+    trajectory_bytes = 16 * 50 * 4000 * 4      # what keeping the 100 s EEG at every step would take
+    assert sizes[1] <= 1.05 * sizes[0] + 4096, sizes
+    assert sizes[1] < trajectory_bytes / 10, sizes
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(ValueError, match=r"params.A: 3.*params.B: 4"):
+        S.sweep(jr.JRParams(A=np.ones(3) * 3 * u.mV, B=np.ones(4) * 22 * u.mV), duration=1 * u.second)
+    with pytest.raises(ValueError, match="non-empty 1-D"):
+        S.grid(A=np.array([]) * u.mV)
+    with pytest.raises(ValueError, match="unknown sweep axis 'Q'"):
+        S.grid(Q=np.ones(3))
+    with pytest.raises(ValueError, match="whole number"):
+        S.sweep(S.grid(A=np.ones(2) * 3 * u.mV), duration=3 * u.second)
+    with pytest.raises(ValueError, match="random: pass key"):
+        S.sweep(_noisy_design(), duration=2 * u.second)
+    with pytest.raises(ValueError, match="max_chunks needs out_dir"):
+        S.sweep(S.grid(A=np.ones(2) * 3 * u.mV), duration=2 * u.second, max_chunks=1)
+
+
+_CHILD = """
+import os, sys, numpy as np, brainunit as u, jax, json
+import jr_jax as jr
+from jr_jax import sweep as S
+{setup}
+d = S.grid(A=np.linspace(3.0, 3.6, 4) * u.mV, B=np.array([20.0, 24.0]) * u.mV,
+           drive=jr.drives.white_noise(150 * u.Hz, 20 * u.Hz * u.second ** 0.5))
+res = S.sweep(d, duration=2 * u.second, transient=0.5 * u.second, key=jax.random.key(3), chunk_size={chunk},
+              out_dir={out!r})
+print(json.dumps({{"devices": jax.device_count(),
+                  "mean": np.asarray(res.features["mean"].mantissa).tolist(),
+                  "psd": np.asarray(res.features["psd"].mantissa).tolist()}}))
+"""
+
+
+def _child(setup="", chunk=2, out=None, env_extra=None):
+    env = dict(os.environ, **(env_extra or {}))
+    code = textwrap.dedent(_CHILD.format(setup=setup, chunk=chunk, out=out))
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT,
+                          timeout=300)
+
+
+def _reference(tmp_path):
+    d = S.grid(A=np.linspace(3.0, 3.6, 4) * u.mV, B=np.array([20.0, 24.0]) * u.mV,
+               drive=jr.drives.white_noise(150 * u.Hz, 20 * SIG))
+    return S.sweep(d, duration=2 * u.second, transient=0.5 * u.second, key=jax.random.key(3), chunk_size=2,
+                   out_dir=tmp_path / "reference")
+
+
+def test_sharded_over_four_devices_equals_one_device(tmp_path):
+    out = _child(chunk=8, env_extra={"XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+                                     "JAX_PLATFORMS": "cpu"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["devices"] == 4
+    ref = _reference(tmp_path)
+    np.testing.assert_allclose(got["mean"], np.asarray(ref.features["mean"].mantissa), rtol=1e-5)
+    np.testing.assert_allclose(got["psd"], np.asarray(ref.features["psd"].mantissa), rtol=1e-4, atol=1e-9)
+
+
+def test_killed_sweep_resumes_to_the_uninterrupted_result(tmp_path):
+    run_dir = tmp_path / "run"
+    # the child kills itself (SIGKILL, no clean-up) right after writing its second chunk
+    setup = textwrap.dedent("""
+        import signal
+        _save, _n = S._atomic_savez, [0]
+        def _save_then_die(path, **a):
+            _save(path, **a)
+            _n[0] += 1
+            if _n[0] == 2:
+                os.kill(os.getpid(), signal.SIGKILL)
+        S._atomic_savez = _save_then_die
+    """)
+    out = _child(setup=setup, chunk=2, out=str(run_dir))
+    assert out.returncode == -9, (out.returncode, out.stderr[-2000:])
+    done = sorted(p.name for p in run_dir.glob("chunk_*.npz"))
+    assert done == ["chunk_00000.npz", "chunk_00001.npz"]
+    stamps = {p: (run_dir / p).stat().st_mtime_ns for p in done}
+
+    d = S.grid(A=np.linspace(3.0, 3.6, 4) * u.mV, B=np.array([20.0, 24.0]) * u.mV,
+               drive=jr.drives.white_noise(150 * u.Hz, 20 * SIG))
+    resumed = S.sweep(d, duration=2 * u.second, transient=0.5 * u.second, key=jax.random.key(3), chunk_size=2,
+                      out_dir=run_dir)
+    assert {p: (run_dir / p).stat().st_mtime_ns for p in done} == stamps      # loaded, not recomputed
+    ref = _reference(tmp_path)
+    for name in ("mean", "std", "psd", "dominant_frequency"):
+        np.testing.assert_array_equal(_values(resumed, name), _values(ref, name))
+
+
+def test_time_sliced_sweep_and_a_different_spec_in_the_same_dir(tmp_path):
+    d = S.grid(A=np.linspace(3.0, 3.6, 6) * u.mV)
+    part = S.sweep(d, duration=2 * u.second, chunk_size=2, out_dir=tmp_path, max_chunks=1)
+    assert not part.complete and part.computed.sum() == 2 and np.isnan(_values(part, "mean")[2:]).all()
+    full = S.sweep(d, duration=2 * u.second, chunk_size=2, out_dir=tmp_path)
+    assert full.complete
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(S.SweepSpecError, match="duration_s"):
+        S.sweep(d, duration=4 * u.second, chunk_size=2, out_dir=tmp_path)
+    with pytest.raises(S.SweepSpecError, match="design_sha256"):
+        S.sweep(S.grid(A=np.linspace(3.0, 3.7, 6) * u.mV), duration=2 * u.second, chunk_size=2, out_dir=tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
