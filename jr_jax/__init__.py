@@ -5,7 +5,7 @@ from ._units import UnitError
 from .model import JRState, eeg, rhs, sigmoid
 from .params import JRParams
 from .simulate import Record, SimulationError, SimulationResult, simulate
-from .sweep import Design, SweepResult, grid, random_design, sweep
+from .sweeps import Design, SweepResult, grid, random_design, sweep
 
 __all__ = ["Design", "JRParams", "JRState", "Record", "SimulationError", "SimulationResult", "SweepResult", "UnitError",
            "analysis", "drives", "eeg", "grid", "integrators", "model", "monitors", "random_design", "rhs", "sigmoid",

@@ -379,7 +379,7 @@ def limit_cycle_extrema(params: JRParams, p_values, *, duration=4.0 * u.second, 
     (the oscillating branches of the bifurcation diagram). Returns a dict: ``p`` and, per initial state, ``min`` and
     ``max`` arrays in mV. ``"rest"`` starts from zero, ``"high"`` from the highest rest state at that p (different
     where the model is bistable)."""
-    from .sweep import grid, sweep
+    from .sweeps import grid, sweep
 
     results = {"p": p_values}
     for name in initial_states:

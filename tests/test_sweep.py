@@ -16,7 +16,7 @@ from scipy import signal
 
 import jr_jax as jr
 from jr_jax import monitors
-from jr_jax import sweep as S
+from jr_jax import sweeps as S
 
 SIG = u.Hz * u.second ** 0.5
 ROOT = pathlib.Path(__file__).parents[1]
@@ -137,7 +137,7 @@ def test_bad_inputs_are_named():
 _CHILD = """
 import os, sys, numpy as np, brainunit as u, jax, json
 import jr_jax as jr
-from jr_jax import sweep as S
+from jr_jax import sweeps as S
 {setup}
 d = S.grid(A=np.linspace(3.0, 3.6, 4) * u.mV, B=np.array([20.0, 24.0]) * u.mV,
            drive=jr.drives.white_noise(150 * u.Hz, 20 * u.Hz * u.second ** 0.5))

@@ -345,7 +345,7 @@ def sweep(design, *, duration, dt=DEFAULT_DT, drive=None, method: str = DEFAULT_
         drive = _drives.constant(220.0 * u.Hz) if drive is None else drive
         the_design = None
     else:
-        raise TypeError(f"design must be a jr_jax.sweep.Design or a JRParams; got {type(design).__name__}.")
+        raise TypeError(f"design must be a jr_jax.Design or a JRParams; got {type(design).__name__}.")
     if not isinstance(drive, _drives.Drive):
         raise TypeError(f"drive must be built with jr_jax.drives; got {drive!r}.")
     if keys not in ("common", "independent"):
