@@ -18,3 +18,4 @@ test: $(VENV)/.installed          ## the test suite (the same command CI runs)
 bench: $(VENV)/.installed         ## the benchmarks whose numbers the README reports
 	$(PY) benchmarks/integrator_accuracy.py
 	$(PY) benchmarks/units_overhead.py
+	$(PY) benchmarks/sweep_throughput.py

@@ -62,6 +62,111 @@ def _regimes(args) -> int:
     return 0
 
 
+def _axis(spec: str):
+    """NAME=low:high:n -> (name, values)."""
+    try:
+        name, rng = spec.split("=")
+        lo, hi, n = rng.split(":")
+        return name.strip(), float(lo), float(hi), int(n)
+    except ValueError:
+        raise SystemExit(f"--param must look like NAME=low:high:n (e.g. A=2:10:64); got {spec!r}.") from None
+
+
+_AXIS_UNITS = {"A": "mV", "B": "mV", "v0": "mV", "a": "Hz", "b": "Hz", "e0": "Hz", "p": "Hz", "r": "1/mV"}
+
+
+def _sweep(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import brainunit as u
+    import jax
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from . import drives
+    from .analysis import label_regimes
+    from .plot import regime_map
+    from .sweeps import grid, sweep
+
+    units = {"mV": u.mV, "Hz": u.Hz, "1/mV": u.mV ** -1}
+    axes = {}
+    for spec in args.param:
+        name, lo, hi, n = _axis(spec)
+        unit = units.get(_AXIS_UNITS.get(name, ""), None)
+        vals = np.linspace(lo, hi, n)
+        axes[name] = vals * unit if unit is not None else vals
+    if not axes:
+        raise SystemExit("give at least one --param NAME=low:high:n")
+    p = args.p * u.Hz
+    drive = drives.white_noise(p, args.sigma * u.Hz * u.second ** 0.5) if args.sigma > 0 else drives.constant(p)
+    design = grid(drive=drive, **axes)
+    out = Path(args.out)
+    res = sweep(design, duration=args.duration * u.second, transient=args.transient * u.second, dt=args.dt * u.ms,
+                method=args.method, key=jax.random.key(args.seed), chunk_size=args.chunk_size, out_dir=out / "chunks",
+                progress=not args.quiet)
+    labels = label_regimes(res.features)
+    scalars = [k for k, v in res.features.items() if k != "psd" and np.ndim(u.get_mantissa(v)) == 1]
+    save = {k: np.asarray(u.get_mantissa(res.features[k])) for k in res.features}
+    save.update({f"axis_{k}": np.asarray(u.get_mantissa(v)) for k, v in design.axes.items()})
+    np.savez(out / "features.npz", freqs=np.asarray(res.freqs.mantissa), labels=labels, **save)
+    mesh = np.meshgrid(*[np.asarray(u.get_mantissa(v)) for v in design.axes.values()], indexing="ij")
+    with open(out / "features.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(list(design.axes) + ["label"] + scalars)
+        for i in range(design.size):
+            w.writerow([f"{m.ravel()[i]:.6g}" for m in mesh] + [labels[i]] +
+                       [f"{float(np.asarray(u.get_mantissa(res.features[k]))[i]):.6g}" for k in scalars])
+    names = list(design.axes)
+    if len(names) == 2:
+        for feature, fname in ((None, "regime_map.png"), ("dominant_frequency", "dominant_frequency.png"),
+                               ("peak_to_peak", "peak_to_peak.png")):
+            ax = regime_map(res, names[0], names[1], feature)
+            ax.figure.savefig(out / fname, dpi=110)
+            plt.close(ax.figure)
+    counts = {k: int((labels == k).sum()) for k in sorted(set(labels))}
+    print(f"{design.size} sets, labels: {counts}; written to {out}/", file=sys.stderr)
+    return 0
+
+
+def _bifurcation(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import brainunit as u
+    import jax
+    import numpy as np
+
+    from . import analysis
+    from .params import JRParams
+    from .plot import bifurcation_diagram
+
+    lo, hi = (float(x) for x in args.p_range.split(":"))
+    p_range = (lo * u.Hz, hi * u.Hz)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    params = JRParams()
+    with jax.enable_x64(True):
+        points = analysis.bifurcations(params, p_range)
+        curve = analysis.equilibrium_curve(params)
+    extrema = None
+    if args.n_sim > 0:
+        extrema = analysis.limit_cycle_extrema(params, np.linspace(max(lo, 0.0), hi, args.n_sim) * u.Hz,
+                                               progress=not args.quiet)
+    with open(out / "bifurcations.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["kind", "p (Hz)", "EEG (mV)", "frequency (Hz)"])
+        for b in points:
+            freq = "" if b.frequency is None else f"{float(b.frequency.to_decimal(u.Hz)):.6f}"
+            w.writerow([b.kind, f"{float(b.p.to_decimal(u.Hz)):.6f}", f"{float(b.eeg.to_decimal(u.mV)):.6f}", freq])
+            print(f"{b.kind:5s} p = {float(b.p.to_decimal(u.Hz)):10.4f} Hz  EEG = {float(b.eeg.to_decimal(u.mV)):8.4f} mV"
+                  + ("" if b.frequency is None else f"  frequency = {float(b.frequency.to_decimal(u.Hz)):.4f} Hz"))
+    ax = bifurcation_diagram(curve, extrema, points, p_range)
+    ax.figure.savefig(out / "bifurcation.png", dpi=120)
+    print(f"written to {out}/", file=sys.stderr)
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="jr-jax", description="Jansen–Rit neural mass simulations in JAX.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -73,6 +178,27 @@ def main(argv=None) -> int:
     p.add_argument("--only", default="", help="comma-separated regime names (default: all)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_regimes)
+
+    p = sub.add_parser("sweep", help="a resumable grid sweep with features, regime labels and maps")
+    p.add_argument("--param", action="append", default=[], help="NAME=low:high:n, a JRParams field or p (repeatable)")
+    p.add_argument("--p", type=float, default=220.0, help="mean input in Hz when p is not swept (default 220)")
+    p.add_argument("--sigma", type=float, default=0.0, help="white-noise intensity in Hz·√s (default 0)")
+    p.add_argument("--duration", type=float, default=4.0, help="recorded seconds per set (default 4)")
+    p.add_argument("--transient", type=float, default=1.0, help="seconds discarded first (default 1)")
+    p.add_argument("--dt", type=float, default=0.5, help="step in ms (default 0.5)")
+    p.add_argument("--method", default="rk4", help="integrator (default rk4)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--chunk-size", type=int, default=None, help="sets per compiled chunk")
+    p.add_argument("--out", default="sweep_out", help="output folder; run again to resume (default sweep_out)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_sweep)
+
+    p = sub.add_parser("bifurcation", help="Hopf and fold points in p and the bifurcation diagram")
+    p.add_argument("--p-range", default="0:400", help="low:high in Hz (default 0:400)")
+    p.add_argument("--n-sim", type=int, default=80, help="simulated p values for limit-cycle extrema (default 80)")
+    p.add_argument("--out", default="bifurcation_out")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_bifurcation)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -55,6 +55,18 @@ class Design(NamedTuple):
     def size(self) -> int:
         return int(np.prod(self.shape))
 
+    def take(self, index) -> "Design":
+        """The sets at ``index`` as a flat design, e.g. ``design.take(np.arange(rank, design.size, n_ranks))`` for
+        one process's share of a sweep split over hosts."""
+        n = self.size
+        keep = np.arange(n)[index]
+
+        def sl(x):
+            return x[keep] if np.ndim(x) == 1 and np.shape(x)[0] == n else x
+
+        axes = {k: (v[keep] if np.shape(u.get_mantissa(v)) == (n,) else v) for k, v in self.axes.items()}
+        return Design(jax.tree.map(sl, self.params), jax.tree.map(sl, self.drive), axes, (len(keep),))
+
 
 _P_FIELD = {_drives.Constant: "value", _drives.WhiteNoise: "mu"}
 

@@ -31,6 +31,29 @@ def test_regimes_command_writes_figures_and_a_truthful_table(tmp_path):
     assert rows["classic_alpha"]["claim holds"] == "yes"
 
 
+def test_sweep_command_writes_maps_and_resumes(tmp_path):
+    argv = ["sweep", "--param", "A=3:4:3", "--param", "B=20:24:2", "--duration", "2", "--transient", "0.5",
+            "--chunk-size", "2", "--out", str(tmp_path), "--quiet"]
+    assert cli.main(argv) == 0
+    for name in ("features.npz", "features.csv", "regime_map.png", "dominant_frequency.png"):
+        assert (tmp_path / name).exists(), name
+    rows = list(csv.DictReader(open(tmp_path / "features.csv")))
+    assert [(float(r["A"]), float(r["B"])) for r in rows] == [(a, b) for a in (3.0, 3.5, 4.0) for b in (20.0, 24.0)]
+    stamps = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "chunks").glob("chunk_*.npz")}
+    assert len(stamps) == 3
+    assert cli.main(argv) == 0                      # the second run loads every chunk
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "chunks").glob("chunk_*.npz")} == stamps
+    assert list(csv.DictReader(open(tmp_path / "features.csv"))) == rows
+
+
+def test_bifurcation_command(tmp_path):
+    assert cli.main(["bifurcation", "--p-range", "50:350", "--n-sim", "0", "--out", str(tmp_path), "--quiet"]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "bifurcations.csv")))
+    assert [r["kind"] for r in rows] == ["hopf", "fold", "hopf"]
+    assert float(rows[1]["p (Hz)"]) == pytest.approx(113.586, abs=1e-3)   # the fold checked in test_bifurcations
+    assert (tmp_path / "bifurcation.png").stat().st_size > 10_000
+
+
 @pytest.mark.parametrize("notebook", sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb")))
 def test_notebook_executes(notebook):
     import nbformat

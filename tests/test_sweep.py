@@ -37,6 +37,10 @@ def test_grid_is_the_cartesian_product_first_axis_slowest():
     assert d.shape == (3, 2) and d.size == 6
     np.testing.assert_allclose(np.asarray(d.params.A.to_decimal(u.mV)), [3, 3, 4, 4, 5, 5])
     np.testing.assert_allclose(np.asarray(d.drive.value.to_decimal(u.Hz)), [100, 200] * 3)
+    share = d.take(np.arange(1, 6, 2))             # one host's share of three
+    assert share.shape == (3,)
+    np.testing.assert_allclose(np.asarray(share.params.A.to_decimal(u.mV)), [3, 4, 5])
+    np.testing.assert_allclose(np.asarray(share.drive.value.to_decimal(u.Hz)), [200, 200, 200])
 
 
 def test_random_design_respects_bounds_and_log_scale():
