@@ -174,6 +174,28 @@ def _run_chunk(params, drive, state, key, step0, dt_s, *, method, n_windows, eve
     return unpack(y), bad, out
 
 
+def run_settings(duration, dt, transient, dtype, drive, key):
+    """Checked run settings shared by simulate() and sweep(): (dt, duration, transient) in seconds, the dtype and a
+    key (a fixed one for deterministic drives)."""
+    check_dim("duration", duration, u.second, "10. * u.second")
+    check_dim("dt", dt, u.second, "0.5 * u.ms")
+    check_dim("transient", transient, u.second, "1. * u.second")
+    dt_s = float(dt.to_decimal(u.second))
+    if not (dt_s > 0 and math.isfinite(dt_s)):
+        raise ValueError(f"dt must be a positive finite time; got {dt!r}.")
+    dur_s, tr_s = float(duration.to_decimal(u.second)), float(transient.to_decimal(u.second))
+    if not dur_s > 0:
+        raise ValueError(f"duration must be positive; got {duration!r}.")
+    if tr_s < 0:
+        raise ValueError(f"transient must be >= 0; got {transient!r}.")
+    dtype = jnp.dtype(dtype) if dtype is not None else jnp.result_type(float)
+    if dtype == jnp.float64 and not jax.config.jax_enable_x64:
+        raise ValueError('dtype=float64 needs 64-bit JAX: call jax.config.update("jax_enable_x64", True) first.')
+    if drive.is_random and key is None:
+        raise ValueError("this drive is random: pass key=jax.random.key(seed) (the same key gives the same run).")
+    return dt_s, dur_s, tr_s, dtype, (_zero_noise_key() if key is None else key)
+
+
 def _n_steps(name, duration, dt_s):
     n = duration / dt_s
     n_int = int(round(n))
@@ -249,28 +271,11 @@ def simulate(params: JRParams, *, duration, dt=DEFAULT_DT, drive=None, method: s
     method = get_method(method).name
     if not isinstance(record, Record):
         record = Record(variables=record)
-    check_dim("duration", duration, u.second, "10. * u.second")
-    check_dim("dt", dt, u.second, "0.5 * u.ms")
-    check_dim("transient", transient, u.second, "1. * u.second")
-    dt_s = float(dt.to_decimal(u.second))
-    if not (dt_s > 0 and math.isfinite(dt_s)):
-        raise ValueError(f"dt must be a positive finite time; got {dt!r}.")
-    dur_s, tr_s = float(duration.to_decimal(u.second)), float(transient.to_decimal(u.second))
-    if not dur_s > 0:
-        raise ValueError(f"duration must be positive; got {duration!r}.")
-    if tr_s < 0:
-        raise ValueError(f"transient must be >= 0; got {transient!r}.")
+    dt_s, dur_s, tr_s, dtype, key = run_settings(duration, dt, transient, dtype, drive, key)
     n_steps, n_tr = _n_steps("duration", dur_s, dt_s), _n_steps("transient", tr_s, dt_s)
     every = record.every
     if n_steps % every:
         raise ValueError(f"duration is {n_steps} steps, not a multiple of Record.every = {every}.")
-
-    dtype = jnp.dtype(dtype) if dtype is not None else jnp.result_type(float)
-    if dtype == jnp.float64 and not jax.config.jax_enable_x64:
-        raise ValueError('dtype=float64 needs 64-bit JAX: call jax.config.update("jax_enable_x64", True) first.')
-    if drive.is_random and key is None:
-        raise ValueError("this drive is random: pass key=jax.random.key(seed) (the same key gives the same run).")
-    key = _zero_noise_key() if key is None else key
     if initial_state is None:
         zero = np.zeros((), dtype)
         state = JRState(*(u.Quantity(zero, unit=unit) for unit in STATE_UNITS))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import os
 import sys
 import time as _time
@@ -26,11 +25,11 @@ import numpy as np
 
 from . import drives as _drives
 from . import monitors
-from ._units import check_dim, fmt_seconds
+from ._units import check_dim
 from .integrators import get_method
 from .model import STATE_UNITS, JRState
 from .params import CANONICAL_UNITS, FIELD_NAMES, JRParams
-from .simulate import DEFAULT_DT, DEFAULT_METHOD, _run_chunk
+from .simulate import DEFAULT_DT, DEFAULT_METHOD, _n_steps, _run_chunk, run_settings
 
 SPEC_VERSION = 1
 
@@ -369,25 +368,9 @@ def sweep(design, *, duration, dt=DEFAULT_DT, drive=None, method: str = DEFAULT_
     n = batch_size(params, drive)
     if the_design is None:
         the_design = Design(params, drive, {}, (n,))
-    check_dim("duration", duration, u.second, "10. * u.second")
-    check_dim("dt", dt, u.second, "0.5 * u.ms")
-    check_dim("transient", transient, u.second, "1. * u.second")
-    dt_s = float(dt.to_decimal(u.second))
-    dur_s, tr_s = float(duration.to_decimal(u.second)), float(transient.to_decimal(u.second))
-    if not (dt_s > 0 and math.isfinite(dt_s)):
-        raise ValueError(f"dt must be a positive finite time; got {dt!r}.")
-    if not dur_s > 0 or tr_s < 0:
-        raise ValueError(f"duration must be > 0 and transient >= 0; got {duration!r}, {transient!r}.")
+    dt_s, dur_s, tr_s, dtype, key = run_settings(duration, dt, transient, dtype, drive, key)
     every, seg_len, n_seg = features.layout(dt_s, dur_s)
-    n_tr = int(round(tr_s / dt_s))
-    if abs(n_tr * dt_s - tr_s) > 1e-6 * max(dt_s, tr_s):
-        raise ValueError(f"transient ({fmt_seconds(tr_s)}) must be a whole number of steps of dt = {fmt_seconds(dt_s)}.")
-    dtype = jnp.dtype(dtype) if dtype is not None else jnp.result_type(float)
-    if dtype == jnp.float64 and not jax.config.jax_enable_x64:
-        raise ValueError('dtype=float64 needs 64-bit JAX: call jax.config.update("jax_enable_x64", True) first.')
-    if drive.is_random and key is None:
-        raise ValueError("this drive is random: pass key=jax.random.key(seed).")
-    key = jax.random.key(0) if key is None else key
+    n_tr = _n_steps("transient", tr_s, dt_s)
     if max_chunks is not None and out_dir is None:
         raise ValueError("max_chunks needs out_dir, where the finished chunks are kept for the next call.")
 
