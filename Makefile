@@ -19,3 +19,4 @@ bench: $(VENV)/.installed         ## the benchmarks whose numbers the README rep
 	$(PY) benchmarks/integrator_accuracy.py
 	$(PY) benchmarks/units_overhead.py
 	$(PY) benchmarks/sweep_throughput.py
+	$(PY) benchmarks/fit_horizon.py

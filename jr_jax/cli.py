@@ -167,6 +167,76 @@ def _bifurcation(args) -> int:
     return 0
 
 
+def _fit(args) -> int:
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import brainunit as u
+    import jax
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from . import data, drives
+    from . import fitting
+
+    units = {"uv": u.uvolt, "mv": u.mV, "v": u.volt, "none": None}
+    if args.unit.lower() not in units:
+        print(f"--unit must be one of uV, mV, V, none; got {args.unit!r}", file=sys.stderr)
+        return 2
+    unit = units[args.unit.lower()]
+    fs = None if args.sampling_rate is None else args.sampling_rate * u.Hz
+    try:
+        target_data = data.read_csv(args.target, sampling_rate=fs, unit=unit)
+        transient = args.transient * u.second
+        if args.kind == "erp":
+            if not isinstance(target_data, data.Recording):
+                raise ValueError(f"{args.target} holds a spectrum; --kind erp needs a time series.")
+            onset = -target_data.t0 if target_data.t0 < 0 else args.onset
+            drive = drives.constant(args.p * u.Hz) + drives.pulse(transient + onset * u.second, args.peak * u.Hz,
+                                                                  args.width * u.ms)
+            target = fitting.erp_target(target_data, drive, dt=args.dt * u.ms, transient=transient)
+        else:
+            lo, hi = (float(x) for x in args.band.split(":"))
+            drive = (drives.white_noise(args.p * u.Hz, args.sigma * u.Hz * u.second ** 0.5) if args.sigma > 0
+                     else drives.constant(args.p * u.Hz))
+            target = fitting.spectrum_target(target_data, drive, band=(lo * u.Hz, hi * u.Hz),
+                                             duration=args.duration * u.second, realisations=args.realisations,
+                                             key=jax.random.key(args.seed), dt=args.dt * u.ms, transient=transient)
+        out = Path(args.out)
+        res = fitting.fit(target, free=args.free, steps=args.steps, starts=args.starts, key=jax.random.key(args.seed),
+                          learning_rate=args.lr, progress=not args.quiet, out_dir=out / "state")
+    except (ValueError, TypeError) as err:
+        print(f"jr-jax fit: {err}", file=sys.stderr)
+        return 2
+    summary = {"loss": res.loss, "converged": res.converged, "reason": res.reason, "steps": res.n_steps,
+               "identifiable": res.identifiable, "nuisance": res.nuisance, "params": {}, "stderr": {}}
+    for name in res.free:
+        unit_name = str(fitting.CANONICAL_UNITS[name])
+        summary["params"][name] = [float(np.asarray(fitting._value_array(name, getattr(res.params, name)))), unit_name]
+        if name in res.stderr:
+            summary["stderr"][name] = [float(np.asarray(fitting._value_array(name, res.stderr[name]))), unit_name]
+    (out / "fit.json").write_text(json.dumps(summary, indent=1))
+    np.savetxt(out / "history.csv", res.history, delimiter=",", header="loss per step (one column per start)")
+    model = np.asarray(jax.jit(target.model)(res.params))
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    if args.kind == "erp":
+        ax.plot(target_data.times, target_data.values, "k", label="target")
+        ax.plot(target_data.times, model, "C3--", label="fitted model")
+        ax.set_xlabel("time (s)")
+    else:
+        ax.semilogy(target.freqs, np.exp(target.log_psd), "k", label="target")
+        ax.semilogy(target.freqs, model, "C3--", label="fitted model")
+        ax.set_xlabel("frequency (Hz)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "fit.png", dpi=110)
+    print(res.summary())
+    print(f"written to {out}/", file=sys.stderr)
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="jr-jax", description="Jansen–Rit neural mass simulations in JAX.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -199,6 +269,32 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="bifurcation_out")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_bifurcation)
+
+    p = sub.add_parser("fit", help="fit JRParams fields to an ERP or a spectrum (resumable)")
+    p.add_argument("--target", required=True, help="CSV: time,value (ERP or signal), frequency,psd, or one column")
+    p.add_argument("--kind", choices=("erp", "psd"), required=True, help="time-domain ERP or log-spectrum fit")
+    p.add_argument("--free", default="A,B,a,b", help="comma-separated JRParams fields to fit (default A,B,a,b)")
+    p.add_argument("--out", default="fit_out", help="output folder; run again to resume (default fit_out)")
+    p.add_argument("--unit", default="none", help="unit of the target values: uV, mV, V or none (default none: "
+                                                   "a scale is fitted)")
+    p.add_argument("--sampling-rate", type=float, default=None, help="Hz, for a CSV without a time column")
+    p.add_argument("--p", type=float, default=60.0, help="mean input in Hz (default 60: rest, for ERPs)")
+    p.add_argument("--sigma", type=float, default=0.0, help="psd: white-noise intensity in Hz·√s (default 0)")
+    p.add_argument("--onset", type=float, default=0.1, help="erp: stimulus time in s from the epoch start when the "
+                                                            "time column does not start before 0 (default 0.1)")
+    p.add_argument("--peak", type=float, default=200.0, help="erp: stimulus pulse peak in Hz (default 200)")
+    p.add_argument("--width", type=float, default=5.0, help="erp: pulse width in ms (default 5)")
+    p.add_argument("--band", default="2:40", help="psd: low:high Hz (default 2:40)")
+    p.add_argument("--duration", type=float, default=10.0, help="psd: simulated seconds per realisation (default 10)")
+    p.add_argument("--realisations", type=int, default=4, help="psd: noise realisations per loss (default 4)")
+    p.add_argument("--transient", type=float, default=1.0, help="seconds simulated before the epoch (default 1)")
+    p.add_argument("--dt", type=float, default=0.5, help="step in ms (default 0.5)")
+    p.add_argument("--steps", type=int, default=300, help="optimiser steps (default 300)")
+    p.add_argument("--starts", type=int, default=1, help="number of starts (default 1)")
+    p.add_argument("--lr", type=float, default=0.05, help="learning rate (default 0.05)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_fit)
     args = parser.parse_args(argv)
     return args.func(args)
 

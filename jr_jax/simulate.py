@@ -7,6 +7,7 @@ import math
 import sys
 import time as _time
 from functools import partial
+from typing import NamedTuple
 
 import brainunit as u
 import jax
@@ -103,13 +104,17 @@ def _block_windows(n_windows: int, every: int) -> int:
 _is_q = lambda x: isinstance(x, u.Quantity)  # noqa: E731
 
 
-@partial(jax.jit, static_argnames=("method", "n_windows", "every", "variables", "reduce", "dtype"))
-def _run_chunk(params, drive, state, key, step0, dt_s, *, method, n_windows, every, variables, reduce, dtype):
+@partial(jax.jit, static_argnames=("method", "n_windows", "every", "variables", "reduce", "dtype", "checkpoint"))
+def _run_chunk(params, drive, state, key, step0, dt_s, *, method, n_windows, every, variables, reduce, dtype,
+               checkpoint=False):
     """Advance ``n_windows * every`` steps from global step ``step0``.
 
     Returns (state, bad, records) where ``bad`` is the first window of the first block that ended with a
     non-finite state (−1 if none). The state travels through the loop packed (:func:`jr_jax.model.pack`); the random
     numbers of each block of steps are drawn at once (``vmap`` over the steps' keys ``fold_in(key, i)``).
+    With ``checkpoint``, each block is a ``jax.checkpoint``: reverse-mode differentiation then stores one state per
+    block of BLOCK_STEPS steps and recomputes the steps of a block when it needs them, so the memory of a gradient
+    grows with the number of blocks, not of steps (the forward run is unchanged).
     """
     p = canonical(params, dtype)
     dt = u.Quantity(jnp.asarray(dt_s, dtype), unit=u.second)
@@ -161,6 +166,8 @@ def _run_chunk(params, drive, state, key, step0, dt_s, *, method, n_windows, eve
             bad = jnp.where((bad < 0) & ~jnp.all(jnp.isfinite(y)), w0, bad)
             return (y, bad), out
 
+        if checkpoint:
+            block = jax.checkpoint(block, prevent_cse=False)
         carry, out = jax.lax.scan(block, carry, w_first + gw * jnp.arange(n_blocks, dtype=jnp.int32))
         return carry, jax.tree.map(lambda x: x.reshape((n_blocks * gw,) + x.shape[2:]), out, is_leaf=_is_q)
 
@@ -172,6 +179,39 @@ def _run_chunk(params, drive, state, key, step0, dt_s, *, method, n_windows, eve
         out = jax.tree.map(lambda a, b: u.math.concatenate([a, b]), out, out_tail, is_leaf=_is_q)
     y, bad = carry
     return unpack(y), bad, out
+
+
+class Trace(NamedTuple):
+    """Output of :func:`trace`: the state after the transient, the records (Quantities, leading axis = records) and
+    the final state."""
+
+    start: JRState
+    records: dict
+    final: JRState
+
+
+def trace(params: JRParams, drive, *, n_steps: int, dt_s: float, key=None, method: str = DEFAULT_METHOD,
+          every: int = 1, reduce: str = "sample", variables: tuple = ("eeg",), transient_steps: int = 0,
+          initial_state: JRState | None = None, dtype=None, checkpoint: bool = True) -> Trace:
+    """The pure core of :func:`simulate`, for use under ``jit``, ``grad`` and ``vmap`` (losses, fitting).
+
+    The same compiled loop as :func:`simulate` (same steps, same random numbers for the same key), with no host-side
+    checks: a NaN is not stopped here but propagates into the result. Record ``i`` is the state after
+    ``transient_steps + (i + 1)·every`` steps (``reduce="mean"``: the mean over that window). With ``checkpoint``
+    (default) gradients store one state per block of BLOCK_STEPS steps (see ``_run_chunk``).
+    """
+    dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
+    key = _zero_noise_key() if key is None else key
+    state = JRState.zeros((), dtype) if initial_state is None else initial_state
+    cfg = dict(method=get_method(method).name, dtype=dtype, checkpoint=checkpoint, reduce=reduce)
+    if transient_steps:
+        state, _, _ = _run_chunk(params, drive, state, key, jnp.int32(0), dt_s, n_windows=transient_steps, every=1,
+                                 variables=(), **cfg)
+    if n_steps % every:
+        raise ValueError(f"n_steps = {n_steps} is not a multiple of every = {every}.")
+    final, _, records = _run_chunk(params, drive, state, key, jnp.int32(transient_steps), dt_s,
+                                   n_windows=n_steps // every, every=every, variables=tuple(variables), **cfg)
+    return Trace(state, records, final)
 
 
 def run_settings(duration, dt, transient, dtype, drive, key):

@@ -54,6 +54,37 @@ def test_bifurcation_command(tmp_path):
     assert (tmp_path / "bifurcation.png").stat().st_size > 10_000
 
 
+def test_cli_fit_erp_and_resume(tmp_path):
+    """jr-jax fit on a CSV ERP simulated from known parameters: outputs written; a second run resumes (no new steps)."""
+    import json
+
+    import brainunit as u
+    import numpy as np
+
+    import jr_jax as jr
+    from jr_jax import data, drives
+    from jr_jax import fitting as F
+
+    truth = jr.JRParams(A=3.6 * u.mV, B=25.0 * u.mV)
+    transient = 1.0 * u.second
+    drive = drives.constant(60.0 * u.Hz) + drives.pulse(transient + 0.1 * u.second, 200.0 * u.Hz, 5.0 * u.ms)
+    x = np.asarray(F.erp_target(data.recording(np.zeros(150), 500 * u.Hz, u.mV), drive,
+                                transient=transient).simulate(truth))
+    t = -0.1 + np.arange(150) / 500.0          # the epoch starts 100 ms before the stimulus
+    np.savetxt(tmp_path / "erp.csv", np.c_[t, x * 1e3], delimiter=",", header="time,value", comments="")
+    args = ["fit", "--target", str(tmp_path / "erp.csv"), "--kind", "erp", "--free", "A,B", "--unit", "uV",
+            "--steps", "40", "--out", str(tmp_path / "out"), "--quiet"]
+    assert cli.main(args) == 0
+    out = json.loads((tmp_path / "out" / "fit.json").read_text())
+    assert out["steps"] <= 40 and out["loss"] < 0.05 and set(out["params"]) == {"A", "B"}
+    assert (tmp_path / "out" / "fit.png").stat().st_size > 10_000
+    state = tmp_path / "out" / "state" / "fit_state.npz"
+    before = state.stat().st_mtime_ns
+    assert cli.main(args) == 0                 # resumes from the saved, finished state
+    assert state.stat().st_mtime_ns == before
+    assert cli.main(args[:-5] + ["--steps", "50", "--out", str(tmp_path / "out"), "--quiet"]) == 2
+
+
 @pytest.mark.parametrize("notebook", sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb")))
 def test_notebook_executes(notebook):
     import nbformat
