@@ -210,14 +210,7 @@ def _fit(args) -> int:
     except (ValueError, TypeError) as err:
         print(f"jr-jax fit: {err}", file=sys.stderr)
         return 2
-    summary = {"loss": res.loss, "converged": res.converged, "reason": res.reason, "steps": res.n_steps,
-               "identifiable": res.identifiable, "nuisance": res.nuisance, "params": {}, "stderr": {}}
-    for name in res.free:
-        unit_name = str(fitting.CANONICAL_UNITS[name])
-        summary["params"][name] = [float(np.asarray(fitting._value_array(name, getattr(res.params, name)))), unit_name]
-        if name in res.stderr:
-            summary["stderr"][name] = [float(np.asarray(fitting._value_array(name, res.stderr[name]))), unit_name]
-    (out / "fit.json").write_text(json.dumps(summary, indent=1))
+    (out / "fit.json").write_text(json.dumps(res.as_dict(), indent=1))
     np.savetxt(out / "history.csv", res.history, delimiter=",", header="loss per step (one column per start)")
     model = np.asarray(jax.jit(target.model)(res.params))
     fig, ax = plt.subplots(figsize=(7, 3.5))

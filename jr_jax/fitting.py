@@ -276,8 +276,8 @@ def spectrum_target(data: Recording | Spectrum, drive, *, band=(2.0 * u.Hz, 40.0
         if data.fs_hz / 2 < hi:
             raise ValueError(f"the recording's sampling rate {data.fs_hz:.6g} Hz cannot resolve the band up to {hi:.6g} Hz "
                              f"(Nyquist {data.fs_hz / 2:.6g} Hz).")
-        f, p = (np.asarray(q.mantissa) for q in welch(jnp.asarray(data.values, jnp.float32), data.fs_hz, nperseg=nps))
-        f, p = np.fft.rfftfreq(nps, 1.0 / data.fs_hz), np.asarray(p, np.float64)
+        p = np.asarray(welch(data.values, data.fs_hz, nperseg=nps)[1].mantissa, np.float64)
+        f = np.fft.rfftfreq(nps, 1.0 / data.fs_hz)
         unit = None if data.unit is None else data.unit ** 2 / u.Hz
     elif isinstance(data, Spectrum):
         f, p, unit = data.freqs, data.psd, data.unit
@@ -344,10 +344,14 @@ class _Free:
         return 1.0
 
 
-def _canonical_float(name, value) -> float:
+def _in_canonical(name, value) -> np.ndarray:
+    """The value of field ``name`` as float64 numbers in its canonical unit."""
     unit = CANONICAL_UNITS[name]
-    v = value.to_decimal(unit) if isinstance(value, u.Quantity) else value
-    arr = np.asarray(v, dtype=np.float64)
+    return np.asarray(value.to_decimal(unit) if isinstance(value, u.Quantity) else value, dtype=np.float64)
+
+
+def _canonical_float(name, value) -> float:
+    arr = _in_canonical(name, value)
     if arr.ndim:
         raise ValueError(f"the start value of {name} must be a scalar; got shape {arr.shape}.")
     return float(arr)
@@ -377,7 +381,9 @@ def _parametrisation(start: JRParams, free, bounds) -> tuple:
         unit = CANONICAL_UNITS[name]
         if name in bounds:
             lo_q, hi_q = bounds[name]
-            lo, hi = (_canonical_float(name, _checked(name, q, unit)) for q in (lo_q, hi_q))
+            for q in (lo_q, hi_q):
+                check_dim(f"bounds[{name!r}]", q, unit, _FIELDS[name][1])
+            lo, hi = (_canonical_float(name, q) for q in (lo_q, hi_q))
             if not lo < x0 < hi:
                 raise ValueError(f"bounds for {name} ({_fmt(lo, unit)}, {_fmt(hi, unit)}) exclude the start value "
                                  f"{_fmt(x0, unit)}; widen the bounds or change the start.")
@@ -390,12 +396,6 @@ def _parametrisation(start: JRParams, free, bounds) -> tuple:
         else:
             out.append(_Free(name, "shift", x0))
     return tuple(out)
-
-
-def _checked(name, q, unit):
-    example = _FIELDS[name][1]
-    check_dim(f"bounds[{name!r}]", q, unit, example)
-    return q
 
 
 def _fmt(x, unit) -> str:
@@ -457,6 +457,17 @@ class FitResult:
             out[name] = (_as_quantity(name, float(vals.min())), _as_quantity(name, float(vals.max())))
         return out
 
+    def as_dict(self) -> dict:
+        """A JSON-ready summary: loss, convergence, nuisance, and each free field's value and standard error as
+        [number, unit] in its canonical unit."""
+        def entry(name, q):
+            return [float(_in_canonical(name, q)), str(CANONICAL_UNITS[name])]
+
+        return {"loss": self.loss, "converged": self.converged, "reason": self.reason, "steps": self.n_steps,
+                "identifiable": self.identifiable, "nuisance": self.nuisance,
+                "params": {n: entry(n, getattr(self.params, n)) for n in self.free},
+                "stderr": {n: entry(n, self.stderr[n]) for n in self.free if n in self.stderr}}
+
     def summary(self) -> str:
         lines = [f"loss {self.loss:.4g} after {self.n_steps} steps ({'converged' if self.converged else 'NOT converged'}: "
                  f"{self.reason}); best of {self.starts['loss'].shape[0]} start(s)"]
@@ -501,7 +512,7 @@ class _Progress:
 def _initial_thetas(free, starts, key, spread, start: JRParams) -> np.ndarray:
     """(S, n_free) unconstrained start points: the start itself, then random points."""
     if isinstance(starts, JRParams):
-        vals = [np.atleast_1d(np.asarray(_value_array(f.name, getattr(starts, f.name)), np.float64)) for f in free]
+        vals = [np.atleast_1d(_in_canonical(f.name, getattr(starts, f.name))) for f in free]
         n = max(v.shape[0] for v in vals)
         vals = [np.broadcast_to(v, (n,)) for v in vals]
         theta = np.stack([f.to_theta(v) for f, v in zip(free, vals)], axis=-1)
@@ -527,17 +538,11 @@ def _initial_thetas(free, starts, key, spread, start: JRParams) -> np.ndarray:
     return theta
 
 
-def _value_array(name, value):
-    unit = CANONICAL_UNITS[name]
-    return value.to_decimal(unit) if isinstance(value, u.Quantity) else value
-
-
 def _spec(objective, start, free, theta0, steps, optimizer_name) -> dict:
     obj = objective.spec() if hasattr(objective, "spec") else {"kind": "callable",
                                                                "name": getattr(objective, "__qualname__", repr(objective))}
     return {"objective": obj, "free": [dataclasses.asdict(f) for f in free],
-            "start": {n: _value_array(n, getattr(start, n)).tolist() if hasattr(_value_array(n, getattr(start, n)), "tolist")
-                      else _value_array(n, getattr(start, n)) for n in FIELD_NAMES},
+            "start": {n: _in_canonical(n, getattr(start, n)).tolist() for n in FIELD_NAMES},
             "theta0": np.asarray(theta0).tolist(), "steps": int(steps), "optimizer": optimizer_name}
 
 
@@ -670,7 +675,7 @@ def fit(objective: Callable, *, start: JRParams | None = None, free=DEFAULT_FREE
     params = _params_of(start, free_spec, th_best)
     params = JRParams.tree_unflatten(None, [jax.tree.map(lambda x: np.asarray(x, np.float64), getattr(params, n))
                                             for n in FIELD_NAMES])
-    x_best = np.array([float(np.asarray(_value_array(n, getattr(params, n)))) for n in names])
+    x_best = np.array([float(_in_canonical(n, getattr(params, n))) for n in names])
     final = np.stack([[float(f.from_theta(t)) for f, t in zip(free_spec, row)] for row in best_theta])
     initial = np.stack([[float(f.from_theta(t)) for f, t in zip(free_spec, row)] for row in theta0])
     starts_info = {"initial": initial, "final": final, "loss": np.asarray(best_loss, np.float64)}

@@ -204,11 +204,11 @@ def trace(params: JRParams, drive, *, n_steps: int, dt_s: float, key=None, metho
     key = _zero_noise_key() if key is None else key
     state = JRState.zeros((), dtype) if initial_state is None else initial_state
     cfg = dict(method=get_method(method).name, dtype=dtype, checkpoint=checkpoint, reduce=reduce)
+    if n_steps % every:
+        raise ValueError(f"n_steps = {n_steps} is not a multiple of every = {every}.")
     if transient_steps:
         state, _, _ = _run_chunk(params, drive, state, key, jnp.int32(0), dt_s, n_windows=transient_steps, every=1,
                                  variables=(), **cfg)
-    if n_steps % every:
-        raise ValueError(f"n_steps = {n_steps} is not a multiple of every = {every}.")
     final, _, records = _run_chunk(params, drive, state, key, jnp.int32(transient_steps), dt_s,
                                    n_windows=n_steps // every, every=every, variables=tuple(variables), **cfg)
     return Trace(state, records, final)
