@@ -206,7 +206,8 @@ def _fit(args) -> int:
                                              key=jax.random.key(args.seed), dt=args.dt * u.ms, transient=transient)
         out = Path(args.out)
         res = fitting.fit(target, free=args.free, steps=args.steps, starts=args.starts, key=jax.random.key(args.seed),
-                          learning_rate=args.lr, progress=not args.quiet, out_dir=out / "state")
+                          optimizer=args.optimizer, learning_rate=args.lr, progress=not args.quiet,
+                          out_dir=out / "state")
     except (ValueError, TypeError) as err:
         print(f"jr-jax fit: {err}", file=sys.stderr)
         return 2
@@ -284,7 +285,9 @@ def main(argv=None) -> int:
     p.add_argument("--dt", type=float, default=0.5, help="step in ms (default 0.5)")
     p.add_argument("--steps", type=int, default=300, help="optimiser steps (default 300)")
     p.add_argument("--starts", type=int, default=1, help="number of starts (default 1)")
-    p.add_argument("--lr", type=float, default=0.05, help="learning rate (default 0.05)")
+    p.add_argument("--optimizer", default="adam",
+                   help="adam (clipped, cosine schedule; default) or lbfgs (line search, no learning rate)")
+    p.add_argument("--lr", type=float, default=0.05, help="adam's learning rate (default 0.05)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_fit)

@@ -492,6 +492,33 @@ def default_optimizer(learning_rate: float = 0.05, steps: int = 300, clip: float
     return optax.chain(optax.clip_by_global_norm(clip), optax.adam(schedule))
 
 
+OPTIMIZERS = ("adam", "lbfgs")
+"""Names accepted by ``fit(optimizer=...)``: ``"adam"`` is :func:`default_optimizer`, ``"lbfgs"`` is
+``optax.lbfgs()`` (memory 10, zoom line search: it needs no learning rate)."""
+
+
+def _optimizer(optimizer, learning_rate, steps):
+    """(the optax transformation, its name for the resume specification)."""
+    if optimizer is None or optimizer == "adam":
+        return default_optimizer(learning_rate, steps), f"default(lr={learning_rate})"
+    if optimizer == "lbfgs":
+        return optax.lbfgs(), "lbfgs"
+    if isinstance(optimizer, str):
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS} or an optax GradientTransformation; got {optimizer!r}.")
+    if not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
+        raise TypeError(f"optimizer must be one of {OPTIMIZERS} or an optax GradientTransformation; "
+                        f"got {type(optimizer).__name__}.")
+    return optimizer, type(optimizer).__name__
+
+
+def _stored_value(opt_state) -> bool:
+    """Whether the optimiser keeps the loss and gradient at the current point (optax's line searches do)."""
+    try:
+        return optax.tree_utils.tree_get(opt_state, "value") is not None
+    except KeyError:      # more than one entry called "value": do not guess
+        return False
+
+
 class _Progress:
     def __init__(self, total, enabled):
         self.total, self.enabled, self.t0 = total, enabled, _time.perf_counter()
@@ -538,6 +565,16 @@ def _initial_thetas(free, starts, key, spread, start: JRParams) -> np.ndarray:
     return theta
 
 
+def _settled(opt, theta, opt_state):
+    """``opt_state`` with the dtypes (and weak types) that an update returns, so that the compiled step is not
+    compiled a second time after the first step (optax's line-search state starts weakly typed)."""
+    def one(s, t):
+        return opt.update(t, s, t, value=jnp.zeros((), t.dtype), grad=t, value_fn=lambda x: jnp.sum(x * 0))[1]
+
+    out = jax.eval_shape(jax.vmap(one), opt_state, theta)
+    return jax.tree.map(lambda x, o: x if o.weak_type else jax.lax.convert_element_type(x, o.dtype), opt_state, out)
+
+
 def _spec(objective, start, free, theta0, steps, optimizer_name) -> dict:
     obj = objective.spec() if hasattr(objective, "spec") else {"kind": "callable",
                                                                "name": getattr(objective, "__qualname__", repr(objective))}
@@ -567,7 +604,10 @@ def fit(objective: Callable, *, start: JRParams | None = None, free=DEFAULT_FREE
       free: field names (a tuple or ``"A,B,a,b"``); default A, B, a, b.
       bounds: ``{name: (low, high)}`` as Quantities; those fields go through a logistic map, so they stay inside.
       steps: maximum optimiser steps.
-      optimizer: any optax ``GradientTransformation`` (default :func:`default_optimizer`).
+      optimizer: ``"adam"`` (the default: :func:`default_optimizer` with ``learning_rate``), ``"lbfgs"``
+        (``optax.lbfgs()``: for deterministic losses such as the targets with common random numbers, usually far
+        fewer steps), or any optax ``GradientTransformation``; those that take extra arguments (line searches) get
+        ``value``, ``grad`` and ``value_fn``.
       starts: the number of starts (the start itself, then random points within ``start / spread … start · spread``
         for log-scaled fields, 5–95 % of the interval for bounded ones, drawn from ``key``), or a JRParams whose
         free fields are arrays (one start per entry). All starts run at once under ``vmap``.
@@ -589,28 +629,36 @@ def fit(objective: Callable, *, start: JRParams | None = None, free=DEFAULT_FREE
     free_spec = _parametrisation(start, free, bounds)
     names = tuple(f.name for f in free_spec)
     theta0 = _initial_thetas(free_spec, starts, key, spread, start)
-    opt = default_optimizer(learning_rate, steps) if optimizer is None else optimizer
-    opt_name = f"default(lr={learning_rate})" if optimizer is None else type(optimizer).__name__
+    opt, opt_name = _optimizer(optimizer, learning_rate, steps)
+    opt = optax.with_extra_args_support(opt)
 
     def value(theta):
         return objective(_params_of(start, free_spec, theta))
 
     value_and_grad = jax.value_and_grad(value)
 
+    def opt_update(g, state, theta, loss):
+        return opt.update(g, state, theta, value=loss, grad=g, value_fn=value)
+
     @jax.jit
     def update(theta, opt_state):
         if theta.shape[0] == 1:   # one start: no vmap (a batch of one costs ~2x in the scanned gradient)
-            loss, g = jax.tree.map(lambda x: x[None], value_and_grad(theta[0]))
+            state0 = jax.tree.map(lambda x: x[0], opt_state)
+            if _stored_value(state0):   # the line search already evaluated this point
+                vg = optax.value_and_grad_from_state(value)(theta[0], state=state0)
+            else:
+                vg = value_and_grad(theta[0])
+            loss, g = jax.tree.map(lambda x: x[None], vg)
         else:
             loss, g = jax.vmap(value_and_grad)(theta)
         ok = jnp.isfinite(loss)[:, None] & jnp.all(jnp.isfinite(g), axis=-1, keepdims=True)
         g = jnp.where(ok, g, 0.0)
-        upd, opt_state = jax.vmap(opt.update)(g, opt_state, theta)
+        upd, opt_state = jax.vmap(opt_update)(g, opt_state, theta, loss)
         return optax.apply_updates(theta, upd), opt_state, loss, jnp.linalg.norm(g, axis=-1)
 
     dtype = jnp.result_type(float)
     theta = jnp.asarray(theta0, dtype)
-    opt_state = jax.vmap(opt.init)(theta)
+    opt_state = _settled(opt, theta, jax.vmap(opt.init)(theta))
     n_starts = theta.shape[0]
     hist = np.full((steps, n_starts), np.nan)
     gnorm = np.full((steps, n_starts), np.nan)
@@ -635,8 +683,8 @@ def fit(objective: Callable, *, start: JRParams | None = None, free=DEFAULT_FREE
                 step, done = int(z["step"]), str(z["done"])
                 theta = jnp.asarray(z["theta"], dtype)
                 treedef = jax.tree.structure(opt_state)
-                opt_state = jax.tree.unflatten(treedef, [jnp.asarray(z[f"opt_{i}"])
-                                                         for i in range(treedef.num_leaves)])
+                opt_state = _settled(opt, theta, jax.tree.unflatten(treedef, [jnp.asarray(z[f"opt_{i}"])
+                                                                              for i in range(treedef.num_leaves)]))
                 best_theta, best_loss, stall = z["best_theta"], z["best_loss"], z["stall"]
                 hist[:step], gnorm[:step] = z["history"], z["grad_norm"]
         else:

@@ -6,12 +6,13 @@ md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
 cells = [
     md("# Fitting A, B, a, b by gradient descent\n\n"
        "Two synthetic targets with a known truth: an evoked response (ERP) with measurement noise, and a resting-state "
-       "spectrum. `jr.fit` differentiates through the simulation (checkpointed per block of steps), optimises with "
+       "spectrum driven by noise. `jr.fit` differentiates through the simulation (checkpointed per block of steps), optimises with "
        "optax in log space, and returns standard errors from the Hessian at the optimum (Laplace approximation)."),
     code("import brainunit as u\nimport jax\nimport matplotlib.pyplot as plt\nimport numpy as np\n\n"
          "import jr_jax as jr\nfrom jr_jax import data, drives\nfrom jr_jax import fitting as F"),
     md("## ERP: a pulse on a resting column\n\n"
-       "Background input 60 Hz (below the first Hopf point, so the column rests), a 200 Hz gamma-shaped pulse 50 ms "
+       "Background input 60 Hz: the column starts on its lower resting branch, which for the truth ends at a fold at "
+       "p = 71.5 Hz (a limit cycle coexists with it, so this is a rest that a large kick could leave), a 200 Hz gamma-shaped pulse 50 ms "
        "into a 0.3 s epoch sampled at 500 Hz. The target is the truth's ERP plus white noise of SD 0.3 mV."),
     code("truth = jr.JRParams(A=3.6 * u.mV, B=25 * u.mV, a=90 * u.Hz, b=55 * u.Hz)\n"
          "transient = 0.5 * u.second\n"
@@ -45,23 +46,29 @@ cells = [
          "plt.plot(3.6, 25, 'w*', ms=14, label='truth'); plt.plot(3.25, 22, 'wo', label='start')\n"
          "plt.plot(float(res.params.A.mantissa), float(res.params.B.mantissa), 'r+', ms=14, label='fit')\n"
          "plt.xlabel('A (mV)'); plt.ylabel('B (mV)'); plt.legend(); plt.show()"),
-    md("## Spectrum: resting EEG driven by noise\n\n"
-       "The target is the Welch PSD of a 60 s simulated recording of the truth (its own noise); the model's PSD is the "
-       "mean over K = 2 realisations of 4 s with fixed keys, so the loss is deterministic and differentiable. The "
-       "spectrum's shape fixes the time constants a and b well (the gains much less: see the README); here a and b "
-       "are fitted with A, B at the truth. Small settings so that the notebook runs in seconds on a CPU."),
-    code("noise = drives.white_noise(60 * u.Hz, 30 * u.Hz * u.second ** 0.5)\n"
-         "rec = jr.simulate(truth, duration=60 * u.second, dt=1 * u.ms, drive=noise, key=jax.random.key(123),\n"
+    md("## Spectrum: EEG driven by noise, all four of A, B, a, b\n\n"
+       "The target is the Welch PSD (1–100 Hz) of a 120 s simulated recording of a second truth (A = 3 mV, "
+       "B = 24 mV, a = 90 Hz, b = 55 Hz) with its own noise; the model's PSD is the mean over K = 2 realisations of "
+       "4 s with fixed keys, so the loss is deterministic and differentiable, and L-BFGS (`optimizer='lbfgs'`) "
+       "minimises it in a few steps. The input p = 500 Hz lies above the upper Hopf point of both the truth and the "
+       "start, so the only attractor is a damped ~11 Hz focus. At p = 60 Hz the truth is bistable (rest and a "
+       "limit cycle), noise switches between them, and the spectral loss has local minima: see the README."),
+    code("truth_s = jr.JRParams(A=3.0 * u.mV, B=24.0 * u.mV, a=90.0 * u.Hz, b=55.0 * u.Hz)\n"
+         "print([(b.kind, round(float(b.p.to_decimal(u.Hz)), 1)) for b in jr.analysis.bifurcations(truth_s, "
+         "p_range=(0 * u.Hz, 800 * u.Hz))])\n"
+         "noise = drives.white_noise(500 * u.Hz, 30 * u.Hz * u.second ** 0.5)\n"
+         "rec = jr.simulate(truth_s, duration=120 * u.second, dt=1 * u.ms, drive=noise, key=jax.random.key(123),\n"
          "                  transient=1 * u.second, record=jr.Record(every=2, reduce='mean'))\n"
          "measured = data.recording(np.asarray(rec.eeg.mantissa), 500 * u.Hz, u.mV)\n"
          "spec = F.spectrum_target(measured, noise, duration=4 * u.second, realisations=2, key=jax.random.key(7),\n"
-         "                         dt=1 * u.ms, transient=0.5 * u.second, segment=1 * u.second)\n"
-         "start = truth.replace(a=100 * u.Hz, b=50 * u.Hz)\n"
-         "res_s = F.fit(spec, start=start, free=('a', 'b'), steps=150)\n"
+         "                         dt=1 * u.ms, transient=0.5 * u.second, segment=1 * u.second,\n"
+         "                         band=(1 * u.Hz, 100 * u.Hz), scale=False)\n"
+         "res_s = F.fit(spec, optimizer='lbfgs', steps=60, patience=5)\n"
          "print(res_s.summary())\n"
-         "plt.semilogy(spec.freqs, np.exp(spec.log_psd), 'k', label='target (60 s recording)')\n"
+         "start = jr.JRParams()\n"
+         "plt.semilogy(spec.freqs, np.exp(spec.log_psd), 'k', label='target (120 s recording)')\n"
          "plt.semilogy(spec.freqs, np.asarray(jax.jit(spec.model)(res_s.params)), 'C3--', label='fitted')\n"
-         "plt.semilogy(spec.freqs, np.asarray(jax.jit(spec.model)(start)), 'C0:', label='start')\n"
+         "plt.semilogy(spec.freqs, np.asarray(jax.jit(spec.model)(start)), 'C0:', label='start (defaults)')\n"
          "plt.xlabel('frequency (Hz)'); plt.ylabel('PSD (mV²/Hz)'); plt.legend(); plt.show()"),
     md("The standard errors here assume independent residuals across frequency bins; Hann segments with 50 % "
        "overlap correlate neighbouring bins, so treat them as a lower bound."),
