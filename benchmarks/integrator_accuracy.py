@@ -14,7 +14,6 @@ from pathlib import Path
 
 import brainunit as u
 import jax
-import numpy as np
 
 import jr_jax as jr
 from jr_jax.analysis import cycle_stats

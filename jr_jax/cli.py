@@ -231,6 +231,75 @@ def _fit(args) -> int:
     return 0
 
 
+def _network(args) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import brainunit as u
+    import jax
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from . import connectome, drives, network
+    from .analysis import band_power, dominant_frequency, welch
+    from .params import JRParams
+    from .simulate import Record, simulate
+
+    try:
+        if args.connectome.startswith("example"):
+            n = int(args.connectome.split(":")[1]) if ":" in args.connectome else 16
+            con = connectome.example(n)
+        elif args.connectome.endswith(".npz"):
+            con = connectome.load_npz(args.connectome)
+        else:
+            con = connectome.load_tvb(args.connectome)
+        field = None if args.field_length <= 0 else network.field_kernel(con, args.field_length * u.mmeter)
+        lead = None if args.lead_field is None else np.loadtxt(args.lead_field, delimiter=",", ndmin=2)
+        net = network.network(con, coupling=args.coupling, speed=args.speed * u.meter / u.second, rule=args.rule,
+                              field=field, field_gain=args.field_gain, lead_field=lead)
+        drive = (drives.white_noise(args.p * u.Hz, args.sigma * u.Hz * u.second ** 0.5) if args.sigma > 0
+                 else drives.constant(args.p * u.Hz))
+        out = Path(args.out)
+        every = max(1, int(round(args.record_ms / args.dt)))
+        res = simulate(JRParams(), duration=args.duration * u.second, dt=args.dt * u.ms, drive=drive,
+                       method=args.method, key=jax.random.key(args.seed), network=net,
+                       record=Record(("eeg",), every=every, reduce="mean"), transient=args.transient * u.second,
+                       chunk_steps=max(every, int(round(1000.0 / args.dt)) // every * every), progress=not args.quiet,
+                       out_dir=out / "state")
+    except (ValueError, TypeError) as err:
+        print(f"jr-jax network: {err}", file=sys.stderr)
+        return 2
+    x = np.asarray(res.eeg.to_decimal(u.mV))
+    fs = float(res.sampling_rate.to_decimal(u.Hz))
+    arrays = {"time_s": np.asarray(res.time.to_decimal(u.second)), "eeg_mV": x, "labels": np.asarray(con.labels)}
+    if lead is not None:
+        arrays["sensors_mV"] = np.asarray(net.sensors(res.eeg).to_decimal(u.mV))
+    np.savez(out / "network.npz", **arrays)
+    freqs, psd = welch(x.T, fs, nperseg=min(x.shape[0], int(2 * fs)))
+    f, pw = np.asarray(freqs.mantissa), np.asarray(psd.mantissa)
+    fc = np.corrcoef(x.T)
+    with open(out / "regions.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["region", "dominant frequency (Hz)", "EEG SD (mV)", "alpha share (8–13 Hz)"])
+        for i, lab in enumerate(con.labels):
+            total = band_power(f, pw[i], (0.5, fs / 2))
+            w.writerow([lab, f"{dominant_frequency(f, pw[i]):.3f}", f"{x[:, i].std():.4f}",
+                        f"{band_power(f, pw[i], (8.0, 13.0)) / total:.3f}"])
+    np.savetxt(out / "fc.csv", fc, delimiter=",", fmt="%.6f")
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
+    m = (f > 0) & (f <= 40)
+    a1.semilogy(f[m], pw[:, m].T, lw=0.7)
+    a1.set_xlabel("frequency (Hz)")
+    a1.set_ylabel("EEG PSD per region (mV²/Hz)")
+    im = a2.imshow(fc, vmin=-1, vmax=1, cmap="RdBu_r")
+    a2.set_title("functional connectivity (EEG correlation)")
+    fig.colorbar(im, ax=a2)
+    fig.savefig(out / "network.png", dpi=110)
+    print(f"{con.n_regions} regions, {args.duration:g} s: mean FC (off-diagonal) "
+          f"{(fc.sum() - np.trace(fc)) / (fc.size - len(fc)):.3f}; written to {out}/", file=sys.stderr)
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="jr-jax", description="Jansen–Rit neural mass simulations in JAX.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -263,6 +332,28 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="bifurcation_out")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_bifurcation)
+
+    p = sub.add_parser("network", help="simulate a connectome of columns (resumable); spectra, FC, sensors")
+    p.add_argument("--connectome", default="example:16", help="TVB zip or folder, .npz, or example[:N] (default "
+                                                              "example:16)")
+    p.add_argument("--coupling", type=float, default=10.0, help="global coupling scale G (default 10)")
+    p.add_argument("--speed", type=float, default=3.0, help="conduction speed in m/s (default 3)")
+    p.add_argument("--rule", default="afferent", help="afferent (JR 1995 / TVB, default) or pyramidal (seed 001)")
+    p.add_argument("--field-length", type=float, default=0.0, help="field ψ kernel length in mm (default 0: off)")
+    p.add_argument("--field-gain", type=float, default=0.0, help="field feedback β (default 0)")
+    p.add_argument("--lead-field", default=None, help="CSV of the (M, N) lead field: also write sensor EEG")
+    p.add_argument("--p", type=float, default=120.0, help="mean input in Hz (default 120)")
+    p.add_argument("--sigma", type=float, default=30.0, help="white-noise intensity in Hz·√s (default 30)")
+    p.add_argument("--duration", type=float, default=10.0, help="recorded seconds (default 10; run again with a "
+                                                                "longer one to extend)")
+    p.add_argument("--transient", type=float, default=1.0, help="seconds discarded first (default 1)")
+    p.add_argument("--dt", type=float, default=0.5, help="step in ms (default 0.5)")
+    p.add_argument("--record-ms", type=float, default=2.0, help="EEG averaged over windows of this length (default 2)")
+    p.add_argument("--method", default="rk4", help="integrator (default rk4)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="network_out", help="output folder; run again to resume (default network_out)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_network)
 
     p = sub.add_parser("fit", help="fit JRParams fields to an ERP or a spectrum (resumable)")
     p.add_argument("--target", required=True, help="CSV: time,value (ERP or signal), frequency,psd, or one column")

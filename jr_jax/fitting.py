@@ -19,8 +19,6 @@ block of steps (:func:`jr_jax.simulate.trace`), so memory grows with the number 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
 import os
 import sys
@@ -35,6 +33,7 @@ import numpy as np
 import optax
 
 from . import drives as _drives
+from ._store import atomic_savez, digest, open_spec_dir
 from ._units import check_dim
 from .analysis import welch
 from .data import Recording, Spectrum
@@ -51,13 +50,6 @@ class FitSpecError(ValueError):
 
 class NotIdentifiableWarning(UserWarning):
     """The Hessian of the loss at the optimum is (near-)singular: some parameter combination is not determined."""
-
-
-def _digest(*arrays) -> str:
-    h = hashlib.sha256()
-    for a in arrays:
-        h.update(np.ascontiguousarray(np.asarray(a, dtype=np.float64)).tobytes())
-    return h.hexdigest()[:16]
 
 
 def _mv_to(unit) -> float:
@@ -131,7 +123,7 @@ class ERPTarget:
         return jnp.mean((m - y.astype(m.dtype)) ** 2) / (var if var > 0 else 1.0)
 
     def spec(self) -> dict:
-        return {"kind": "erp", "n": self.n_points, "fs_hz": self.recording.fs_hz, "data": _digest(self.recording.values),
+        return {"kind": "erp", "n": self.n_points, "fs_hz": self.recording.fs_hz, "data": digest(self.recording.values),
                 "dt_s": self.dt_s, "method": self.method, "transient_steps": self.transient_steps,
                 "scale": self.scale, "baseline": self.baseline, "drive": repr(self.drive)}
 
@@ -233,10 +225,10 @@ class SpectrumTarget:
         return jnp.mean(r * r)
 
     def spec(self) -> dict:
-        return {"kind": "psd", "freqs": _digest(self.freqs), "data": _digest(self.log_psd), "dt_s": self.dt_s,
+        return {"kind": "psd", "freqs": digest(self.freqs), "data": digest(self.log_psd), "dt_s": self.dt_s,
                 "method": self.method, "n_steps": self.n_steps, "transient_steps": self.transient_steps,
                 "every": self.every, "realisations": int(self.keys.shape[0]),
-                "keys": _digest(jax.random.key_data(self.keys)), "scale": self.scale, "drive": repr(self.drive)}
+                "keys": digest(jax.random.key_data(self.keys)), "scale": self.scale, "drive": repr(self.drive)}
 
 
 def spectrum_target(data: Recording | Spectrum, drive, *, band=(2.0 * u.Hz, 40.0 * u.Hz), duration=10.0 * u.second,
@@ -584,12 +576,9 @@ def _spec(objective, start, free, theta0, steps, optimizer_name) -> dict:
 
 
 def _save(path, step, theta, opt_state, best_theta, best_loss, hist, gnorm, stall, done):
-    leaves = jax.tree.leaves(opt_state)
-    tmp = os.path.join(path, "fit_state.tmp.npz")
-    np.savez(tmp, step=step, theta=np.asarray(theta), best_theta=best_theta, best_loss=best_loss,
-             history=np.asarray(hist[:step]), grad_norm=np.asarray(gnorm[:step]), stall=stall, done=done,
-             **{f"opt_{i}": np.asarray(x) for i, x in enumerate(leaves)})
-    os.replace(tmp, os.path.join(path, "fit_state.npz"))
+    atomic_savez(os.path.join(path, "fit_state.npz"), step=step, theta=np.asarray(theta), best_theta=best_theta,
+                 best_loss=best_loss, history=np.asarray(hist[:step]), grad_norm=np.asarray(gnorm[:step]), stall=stall,
+                 done=done, **{f"opt_{i}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(opt_state))})
 
 
 def fit(objective: Callable, *, start: JRParams | None = None, free=DEFAULT_FREE, bounds: dict | None = None,
@@ -667,29 +656,18 @@ def fit(objective: Callable, *, start: JRParams | None = None, free=DEFAULT_FREE
     stall = np.zeros(n_starts, int)
     step, done = 0, ""
     if out_dir is not None:
-        os.makedirs(out_dir, exist_ok=True)
-        spec = _spec(objective, start, free_spec, theta0, steps, opt_name)
-        spec_path = os.path.join(out_dir, "fit_spec.json")
-        if os.path.exists(spec_path):
-            with open(spec_path) as fh:
-                old = json.load(fh)
-            if old != json.loads(json.dumps(spec)):
-                diff = sorted(k for k in set(old) | set(spec) if old.get(k) != json.loads(json.dumps(spec)).get(k))
-                raise FitSpecError(f"{out_dir} holds a fit with a different specification (differs in {diff}); use "
-                                   f"another directory, or delete it to start over.")
-            state_path = os.path.join(out_dir, "fit_state.npz")
-            if os.path.exists(state_path):
-                z = np.load(state_path)
-                step, done = int(z["step"]), str(z["done"])
-                theta = jnp.asarray(z["theta"], dtype)
-                treedef = jax.tree.structure(opt_state)
-                opt_state = _settled(opt, theta, jax.tree.unflatten(treedef, [jnp.asarray(z[f"opt_{i}"])
-                                                                              for i in range(treedef.num_leaves)]))
-                best_theta, best_loss, stall = z["best_theta"], z["best_loss"], z["stall"]
-                hist[:step], gnorm[:step] = z["history"], z["grad_norm"]
-        else:
-            with open(spec_path, "w") as fh:
-                json.dump(spec, fh, indent=1)
+        open_spec_dir(out_dir, _spec(objective, start, free_spec, theta0, steps, opt_name), FitSpecError, "fit",
+                      "fit_spec.json")
+        state_path = os.path.join(out_dir, "fit_state.npz")
+        if os.path.exists(state_path):
+            z = np.load(state_path)
+            step, done = int(z["step"]), str(z["done"])
+            theta = jnp.asarray(z["theta"], dtype)
+            treedef = jax.tree.structure(opt_state)
+            opt_state = _settled(opt, theta, jax.tree.unflatten(treedef, [jnp.asarray(z[f"opt_{i}"])
+                                                                          for i in range(treedef.num_leaves)]))
+            best_theta, best_loss, stall = z["best_theta"], z["best_loss"], z["stall"]
+            hist[:step], gnorm[:step] = z["history"], z["grad_norm"]
 
     bar = _Progress(steps, progress)
     while step < steps and not done:

@@ -1,9 +1,11 @@
 """One-step integrators for the Jansen–Rit SDE  dX = f(X, μ(t)) dt + G dW.
 
 The noise is additive and enters only y4 (the excitatory interneuron kernel), through the drive p = μ + σ ξ.
-Every method is a pure ``step(state, t, dt, params, drive, noise) -> state`` that calls the one model
-(:mod:`jr_jax.model`); the random numbers of a step come in ``noise`` (drawn by :func:`draw_noise`, or built by a
-caller from a given Brownian path), so the same code runs deterministic and stochastic problems.
+Every method is a pure ``step(state, t, dt, params, drive, noise, coupling=None) -> state`` that calls the one
+model (:mod:`jr_jax.model`); the random numbers of a step come in ``noise`` (drawn by :func:`draw_noise`, or built by a
+caller from a given Brownian path), so the same code runs deterministic and stochastic problems. ``coupling``, for
+networks (:mod:`jr_jax.network`), is ``coupling(state, c) -> (dp, q)``: the extra input to p and to the pyramidal
+kernel (Hz) at the stage time t + c·dt, given that stage's state.
 
 * ``euler`` — Euler / Euler–Maruyama (deterministic order 1; strong order 1 for additive noise).
 * ``heun`` — Heun / stochastic Heun (order 2; strong order 1 for additive noise).
@@ -50,33 +52,42 @@ def _input(drive, t, noise):
     return mean if noise.xi is None else mean + noise.xi
 
 
-def _increment(y, params, p, dt):
-    """dt·f(y, p) for a packed state ``y`` (see :func:`jr_jax.model.pack`), packed in the state's units."""
-    d = rhs(unpack(y), params, p)
+def _coupled(state, p, c, coupling):
+    """(p, q): the input p plus the network's input at stage fraction c (q: onto the pyramidal kernel), if any."""
+    if coupling is None:
+        return p, None
+    dp, q = coupling(state, c)
+    return (p if dp is None else p + dp), q
+
+
+def _stage(y, p, c, dt, params, coupling):
+    """dt·f(y) for a packed state ``y`` (see :func:`jr_jax.model.pack`) with input ``p`` at stage fraction ``c``."""
+    state = unpack(y)
+    d = rhs(state, params, *_coupled(state, p, c, coupling))
     return pack(JRState(*(dt * x for x in d)))
 
 
 # -- explicit Runge–Kutta family -------------------------------------------------------------------------------
 
-def euler(state, t, dt, params, drive, noise: ExplicitNoise):
+def euler(state, t, dt, params, drive, noise: ExplicitNoise, coupling=None):
     y = pack(state)
-    return unpack(y + _increment(y, params, _input(drive, t, noise), dt))
+    return unpack(y + _stage(y, _input(drive, t, noise), 0, dt, params, coupling))
 
 
-def heun(state, t, dt, params, drive, noise: ExplicitNoise):
+def heun(state, t, dt, params, drive, noise: ExplicitNoise, coupling=None):
     y = pack(state)
-    k1 = _increment(y, params, _input(drive, t, noise), dt)
-    k2 = _increment(y + k1, params, _input(drive, t + dt, noise), dt)
+    k1 = _stage(y, _input(drive, t, noise), 0, dt, params, coupling)
+    k2 = _stage(y + k1, _input(drive, t + dt, noise), 1, dt, params, coupling)
     return unpack(y + (k1 + k2) / 2)
 
 
-def rk4(state, t, dt, params, drive, noise: ExplicitNoise):
+def rk4(state, t, dt, params, drive, noise: ExplicitNoise, coupling=None):
     y = pack(state)
     p_mid = _input(drive, t + dt / 2, noise)
-    k1 = _increment(y, params, _input(drive, t, noise), dt)
-    k2 = _increment(y + k1 / 2, params, p_mid, dt)
-    k3 = _increment(y + k2 / 2, params, p_mid, dt)
-    k4 = _increment(y + k3, params, _input(drive, t + dt, noise), dt)
+    k1 = _stage(y, _input(drive, t, noise), 0, dt, params, coupling)
+    k2 = _stage(y + k1 / 2, p_mid, 0.5, dt, params, coupling)
+    k3 = _stage(y + k2 / 2, p_mid, 0.5, dt, params, coupling)
+    k4 = _stage(y + k3, _input(drive, t + dt, noise), 1, dt, params, coupling)
     return unpack(y + (k1 + 2 * k2 + 2 * k3 + k4) / 6)
 
 
@@ -99,11 +110,11 @@ def _linear_half(y, params, h, sigma, jy, jv):
     return pack(s)
 
 
-def strang(state, t, dt, params, drive, noise: SplitNoise):
+def strang(state, t, dt, params, drive, noise: SplitNoise, coupling=None):
     half = dt / 2
     sigma = drive.sigma
     s = unpack(_linear_half(pack(state), params, half, sigma, noise.jy1, noise.jv1))
-    to_pyr, to_exc, to_inh = firing_rates(s, params, _input(drive, t + half, noise))
+    to_pyr, to_exc, to_inh = firing_rates(s, params, *_coupled(s, _input(drive, t + half, noise), 0.5, coupling))
     s = s._replace(y3=s.y3 + dt * params.A * params.a * to_pyr,
                    y4=s.y4 + dt * params.A * params.a * to_exc,
                    y5=s.y5 + dt * params.B * params.b * to_inh)

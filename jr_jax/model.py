@@ -62,12 +62,15 @@ def sigmoid(v, params: JRParams):
     return 2 * params.e0 / (1 + u.math.exp(params.r * (params.v0 - v)))
 
 
-def firing_rates(state: JRState, params: JRParams, p):
+def firing_rates(state: JRState, params: JRParams, p, q=None):
     """The three firing rates (Hz) that drive the pyramidal, excitatory and inhibitory PSP kernels.
 
-    ``p`` is the external pulse density onto the excitatory interneurons (Hz).
+    ``p`` is the external pulse density onto the excitatory interneurons (Hz); ``q`` (Hz, optional) an extra pulse
+    density onto the pyramidal kernel (the seed's network coupling, see :mod:`jr_jax.network`).
     """
     to_pyr = sigmoid(state.y1 - state.y2, params)
+    if q is not None:
+        to_pyr = to_pyr + q
     to_exc = p + params.C2 * sigmoid(params.C1 * state.y0, params)
     to_inh = params.C4 * sigmoid(params.C3 * state.y0, params)
     return to_pyr, to_exc, to_inh
@@ -78,9 +81,10 @@ def psp_acceleration(y, dy, rate, gain, k):
     return gain * k * rate - 2 * k * dy - k * k * y
 
 
-def rhs(state: JRState, params: JRParams, p) -> JRState:
-    """Time derivative of ``state`` for external input ``p`` (Hz). Pure; works on any broadcastable shapes."""
-    to_pyr, to_exc, to_inh = firing_rates(state, params, p)
+def rhs(state: JRState, params: JRParams, p, q=None) -> JRState:
+    """Time derivative of ``state`` for external input ``p`` (Hz) and optional pyramidal input ``q`` (Hz).
+    Pure; works on any broadcastable shapes (a network is a state with a column axis)."""
+    to_pyr, to_exc, to_inh = firing_rates(state, params, p, q)
     return JRState(
         state.y3,
         state.y4,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import sys
 import time as _time
 from functools import partial
@@ -15,9 +16,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import drives as _drives
+from ._store import atomic_savez, digest, open_spec_dir
 from ._units import check_dim, fmt_seconds
 from .integrators import draw_noise, get_method
 from .model import STATE_NAMES, STATE_UNITS, JRState, observable, pack, unpack
+from .network import Network, NetworkState, check_params, concrete_delays_fit
 from .params import JRParams, canonical
 
 DEFAULT_METHOD = "rk4"
@@ -28,6 +31,10 @@ _UNITS = {"eeg": u.mV, **dict(zip(STATE_NAMES, STATE_UNITS))}
 
 class SimulationError(FloatingPointError):
     """The state became NaN or infinite during a run."""
+
+
+class RunSpecError(ValueError):
+    """``out_dir`` holds a run with a different specification."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,7 +113,7 @@ _is_q = lambda x: isinstance(x, u.Quantity)  # noqa: E731
 
 @partial(jax.jit, static_argnames=("method", "n_windows", "every", "variables", "reduce", "dtype", "checkpoint"))
 def _run_chunk(params, drive, state, key, step0, dt_s, *, method, n_windows, every, variables, reduce, dtype,
-               checkpoint=False):
+               checkpoint=False, network=None):
     """Advance ``n_windows * every`` steps from global step ``step0``.
 
     Returns (state, bad, records) where ``bad`` is the first window of the first block that ended with a
@@ -115,20 +122,47 @@ def _run_chunk(params, drive, state, key, step0, dt_s, *, method, n_windows, eve
     With ``checkpoint``, each block is a ``jax.checkpoint``: reverse-mode differentiation then stores one state per
     block of BLOCK_STEPS steps and recomputes the steps of a block when it needs them, so the memory of a gradient
     grows with the number of blocks, not of steps (the forward run is unchanged).
+
+    With a ``network`` (:class:`jr_jax.network.Network`), ``state`` is a :class:`jr_jax.network.NetworkState`: the
+    carry holds the packed columns and the ring buffer of delayed rates, each integrator stage gets the network's
+    input, and column i draws its noise from ``jax.random.split(key, N)[i]`` exactly as a single column would from
+    that key.
     """
     p = canonical(params, dtype)
     dt = u.Quantity(jnp.asarray(dt_s, dtype), unit=u.second)
     step = get_method(method).step
     random = drive.is_random
 
-    def noise_of(i):
-        return draw_noise(method, jax.random.fold_in(key, i), dt, p, drive)
+    if network is None:
+        def noise_of(i):
+            return draw_noise(method, jax.random.fold_in(key, i), dt, p, drive)
 
-    def advance(y, i, noise):
-        return pack(step(unpack(y), i.astype(dtype) * dt, dt, p, drive, noise))
+        def advance(y, i, noise):
+            return pack(step(unpack(y), i.astype(dtype) * dt, dt, p, drive, noise))
 
-    def obs(y):
-        state = unpack(y)
+        columns = lambda c: c  # noqa: E731
+        carry0 = pack(state)
+    else:
+        col_keys = jax.random.split(key, network.n_regions)
+        p_cols = jax.tree.map(lambda x: jnp.broadcast_to(x, (network.n_regions,)), p)
+
+        def noise_of(i):
+            return jax.vmap(lambda k, pc: draw_noise(method, jax.random.fold_in(k, i), dt, pc, drive))(col_keys, p_cols)
+
+        prep = network.prepare(dt.mantissa, state.history.shape[0], dtype)
+
+        def advance(c, i, noise):
+            y, hist = c
+            hook = network.input_at(hist, i, prep, p)
+            y = pack(step(unpack(y), i.astype(dtype) * dt, dt, p, drive, noise, hook))
+            return y, network.push(hist, i + 1, unpack(y), p)
+
+        columns = lambda c: c[0]  # noqa: E731
+        n_buf = state.history.shape[0]      # ring slot of step m: m mod n_buf (a NetworkState keeps "now" in row 0)
+        carry0 = (pack(state.columns), jnp.roll(state.history, step0 % n_buf, axis=0))
+
+    def obs(c):
+        state = unpack(columns(c))
         return {name: observable(state, name) for name in variables}
 
     def window(y, i0, noise):
@@ -145,7 +179,7 @@ def _run_chunk(params, drive, state, key, step0, dt_s, *, method, n_windows, eve
                 acc = jax.tree.map(lambda a, b: a + b, acc, obs(y), is_leaf=_is_q)
             return (y, acc), None
 
-        acc0 = {name: u.Quantity(jnp.zeros(y.shape[1:], dtype), unit=_UNITS[name]) for name in variables}
+        acc0 = {name: u.Quantity(jnp.zeros(columns(y).shape[1:], dtype), unit=_UNITS[name]) for name in variables}
         (y, acc), _ = jax.lax.scan(inner, (y, acc0 if reduce == "mean" else {}), (jnp.arange(every), noise),
                                    length=every)
         return y, ({n: a / every for n, a in acc.items()} if reduce == "mean" else obs(y))
@@ -163,7 +197,7 @@ def _run_chunk(params, drive, state, key, step0, dt_s, *, method, n_windows, eve
 
             y, bad = carry
             y, out = jax.lax.scan(win, y, (w0 + jnp.arange(gw, dtype=jnp.int32), noise), length=gw)
-            bad = jnp.where((bad < 0) & ~jnp.all(jnp.isfinite(y)), w0, bad)
+            bad = jnp.where((bad < 0) & ~jnp.all(jnp.isfinite(columns(y))), w0, bad)
             return (y, bad), out
 
         if checkpoint:
@@ -173,12 +207,16 @@ def _run_chunk(params, drive, state, key, step0, dt_s, *, method, n_windows, eve
 
     gw = _block_windows(n_windows, every)
     n_blocks, tail = divmod(n_windows, gw)
-    carry, out = blocks((pack(state), jnp.int32(-1)), 0, n_blocks, gw)
+    carry, out = blocks((carry0, jnp.int32(-1)), 0, n_blocks, gw)
     if tail:
         carry, out_tail = blocks(carry, n_blocks * gw, 1, tail)
         out = jax.tree.map(lambda a, b: u.math.concatenate([a, b]), out, out_tail, is_leaf=_is_q)
     y, bad = carry
-    return unpack(y), bad, out
+    if network is None:
+        final = unpack(y)
+    else:
+        final = type(state)(unpack(y[0]), jnp.roll(y[1], -((step0 + n_windows * every) % n_buf), axis=0))
+    return final, bad, out
 
 
 class Trace(NamedTuple):
@@ -192,18 +230,22 @@ class Trace(NamedTuple):
 
 def trace(params: JRParams, drive, *, n_steps: int, dt_s: float, key=None, method: str = DEFAULT_METHOD,
           every: int = 1, reduce: str = "sample", variables: tuple = ("eeg",), transient_steps: int = 0,
-          initial_state: JRState | None = None, dtype=None, checkpoint: bool = True) -> Trace:
+          initial_state: JRState | None = None, dtype=None, checkpoint: bool = True, network=None) -> Trace:
     """The pure core of :func:`simulate`, for use under ``jit``, ``grad`` and ``vmap`` (losses, fitting).
 
     The same compiled loop as :func:`simulate` (same steps, same random numbers for the same key), with no host-side
     checks: a NaN is not stopped here but propagates into the result. Record ``i`` is the state after
     ``transient_steps + (i + 1)·every`` steps (``reduce="mean"``: the mean over that window). With ``checkpoint``
-    (default) gradients store one state per block of BLOCK_STEPS steps (see ``_run_chunk``).
+    (default) gradients store one state per block of BLOCK_STEPS steps (see ``_run_chunk``). With a ``network``
+    (:func:`jr_jax.network.network`) the records have a trailing column axis and the states are
+    :class:`jr_jax.network.NetworkState`.
     """
     dtype = jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
     key = _zero_noise_key() if key is None else key
     state = JRState.zeros((), dtype) if initial_state is None else initial_state
-    cfg = dict(method=get_method(method).name, dtype=dtype, checkpoint=checkpoint, reduce=reduce)
+    if network is not None and not isinstance(state, NetworkState):
+        state = network.initial_state(state, params, dt_s, dtype)
+    cfg = dict(method=get_method(method).name, dtype=dtype, checkpoint=checkpoint, reduce=reduce, network=network)
     if n_steps % every:
         raise ValueError(f"n_steps = {n_steps} is not a multiple of every = {every}.")
     if transient_steps:
@@ -256,6 +298,51 @@ def _check_state(state, dtype):
     return JRState(*out)
 
 
+def _run_spec(params, drive, key, dt_s, n_tr, method, record, dtype, network, state) -> dict:
+    """What fixes a run's numbers (not its duration): compared on resume."""
+    return {"params": digest(params), "drive": [type(drive).__name__, digest(drive)],
+            "key": digest(jax.random.key_data(key)), "dt_s": dt_s, "transient_steps": n_tr, "method": method,
+            "record": [list(record.variables), record.every, record.reduce], "dtype": str(jnp.dtype(dtype)),
+            "network": None if network is None else [network.rule, network.max_delay_s, digest(network)],
+            "initial_state": digest(state)}
+
+
+class _RunStore:
+    """The chunks of a run on disk: spec.json, state.npz (state and global step after the last chunk) and
+    records_00000.npz, … (one per recorded chunk)."""
+
+    def __init__(self, path, spec):
+        self.path = os.fspath(open_spec_dir(path, spec, RunSpecError, "run"))
+        self.n_saved = 0
+
+    def resume(self, state, n_windows, every, variables):
+        """(state, global step, windows recorded, record pieces) from disk, or the start when nothing is saved."""
+        path = os.path.join(self.path, "state.npz")
+        if not os.path.exists(path):
+            return state, 0, 0, []
+        z = np.load(path)
+        leaves, treedef = jax.tree.flatten(state)
+        state = jax.tree.unflatten(treedef, [jnp.asarray(z[f"s{i}"], x.dtype) for i, x in enumerate(leaves)])
+        step, self.n_saved = int(z["step"]), int(z["n_chunks"])
+        pieces, w = [], 0
+        for k in range(self.n_saved):
+            r = np.load(os.path.join(self.path, f"records_{k:05d}.npz"))
+            pieces.append({name: u.Quantity(r[name], unit=_UNITS[name]) for name in variables})
+            w += int(r["n_windows"])
+        if w > n_windows:
+            raise RunSpecError(f"{self.path} already holds {w} records, more than this duration's {n_windows}; "
+                               f"pass at least that duration (or another out_dir).")
+        return state, step, w, pieces
+
+    def save(self, state, step, records, n_windows=0):
+        if records is not None:
+            atomic_savez(os.path.join(self.path, f"records_{self.n_saved:05d}.npz"), n_windows=n_windows,
+                         **{k: np.asarray(v.mantissa) for k, v in records.items()})
+            self.n_saved += 1
+        atomic_savez(os.path.join(self.path, "state.npz"), step=step, n_chunks=self.n_saved,
+                     **{f"s{i}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(state))})
+
+
 class _Progress:
     def __init__(self, total_s, enabled, label="simulating"):
         self.total, self.enabled, self.label = total_s, enabled, label
@@ -278,11 +365,11 @@ class _Progress:
 def simulate(params: JRParams, *, duration, dt=DEFAULT_DT, drive=None, method: str = DEFAULT_METHOD, key=None,
              record: Record | tuple | str = Record(), initial_state: JRState | None = None, transient=0.0 * u.second,
              chunk_steps: int | None = None, progress: bool = False, dtype=None,
-             check_finite: bool = True) -> SimulationResult:
-    """Simulate one Jansen–Rit column.
+             check_finite: bool = True, network: Network | None = None, out_dir=None) -> SimulationResult:
+    """Simulate one Jansen–Rit column, or a network of them.
 
     Args:
-      params: :class:`JRParams` (scalar fields).
+      params: :class:`JRParams` (scalar fields; with a network each field may also have one value per column).
       duration: simulated time to record (Quantity, e.g. ``10 * u.second``); a whole number of steps.
       dt: step (default 0.5 ms).
       drive: input p(t) from :mod:`jr_jax.drives` (default ``constant(220 Hz)``).
@@ -296,18 +383,35 @@ def simulate(params: JRParams, *, duration, dt=DEFAULT_DT, drive=None, method: s
       progress: print a progress bar on stderr.
       dtype: float dtype of the run (default float32; float64 needs ``jax.config.update("jax_enable_x64", True)``).
       check_finite: stop with :class:`SimulationError` when the state becomes NaN/Inf.
+      network: a :func:`jr_jax.network.network`: simulate its N columns coupled (records get a column axis; the
+        drive's mean may have one value per column; column i's noise comes from ``jax.random.split(key, N)[i]``).
+
+      out_dir: a directory where each finished chunk's records and the state after it are saved (atomically).
+        Calling again with the same arguments resumes after the last saved chunk, with a longer ``duration``
+        extends the run; the result is the same as one uninterrupted run (the drive's time and the random numbers
+        follow the global step). Arguments other than ``duration``, ``chunk_steps``, ``progress`` that differ from
+        the saved run raise :class:`RunSpecError` and change nothing on disk.
 
     Returns:
-      :class:`SimulationResult` with ``time`` (s), the recorded variables (mV or mV/s) and ``final_state``.
+      :class:`SimulationResult` with ``time`` (s), the recorded variables (mV or mV/s, shape (n_records,) or
+      (n_records, N)) and ``final_state`` (a :class:`jr_jax.network.NetworkState` for a network: pass it back as
+      ``initial_state`` to continue the run, history included).
     """
     if not isinstance(params, JRParams):
         raise TypeError(f"params must be a jr_jax.JRParams; got {type(params).__name__}.")
-    if any(np.ndim(u.get_mantissa(getattr(params, f))) for f in ("A", "B", "a", "b", "C", "e0", "v0", "r")):
-        raise ValueError("simulate() runs one column: every JRParams field must be a scalar "
-                         "(use jax.vmap over the parameters for batches).")
+    if network is None:
+        if any(np.ndim(u.get_mantissa(getattr(params, f))) for f in ("A", "B", "a", "b", "C", "e0", "v0", "r")):
+            raise ValueError("simulate() runs one column: every JRParams field must be a scalar "
+                             "(use jax.vmap over the parameters for batches, or network= for coupled columns).")
+    elif not isinstance(network, Network):
+        raise TypeError(f"network must be built with jr_jax.network.network(); got {type(network).__name__}.")
+    else:
+        check_params(params, network.n_regions)
     drive = _drives.constant(220.0 * u.Hz) if drive is None else drive
     if not isinstance(drive, _drives.Drive):
         raise TypeError(f"drive must be built with jr_jax.drives (e.g. drives.constant(220 * u.Hz)); got {drive!r}.")
+    if network is not None:
+        network.check_noise(drive)
     method = get_method(method).name
     if not isinstance(record, Record):
         record = Record(variables=record)
@@ -319,8 +423,25 @@ def simulate(params: JRParams, *, duration, dt=DEFAULT_DT, drive=None, method: s
     if initial_state is None:
         zero = np.zeros((), dtype)
         state = JRState(*(u.Quantity(zero, unit=unit) for unit in STATE_UNITS))
+    elif isinstance(initial_state, NetworkState):
+        if network is None:
+            raise TypeError("initial_state is a NetworkState: pass the network= it came from.")
+        n_buf = network.buffer_steps(dt_s)
+        if initial_state.history.shape != (n_buf, network.n_regions):
+            raise ValueError(f"initial_state.history has shape {initial_state.history.shape}; this network and dt "
+                             f"need {(n_buf, network.n_regions)}.")
+        state = NetworkState(_check_state(initial_state.columns, dtype),
+                             jnp.asarray(initial_state.history, dtype))
     else:
         state = _check_state(initial_state, dtype)
+    if network is not None:
+        concrete_delays_fit(network, dt_s)
+        if not isinstance(state, NetworkState):
+            n = network.n_regions
+            if any(np.shape(x.mantissa) not in ((), (n,)) for x in state):
+                raise ValueError(f"initial_state fields must be scalars or have shape ({n},) for a network of {n} "
+                                 f"columns.")
+            state = network.initial_state(state, params, dt_s, dtype)
 
     n_windows = n_steps // every
     if chunk_steps is None:
@@ -338,7 +459,7 @@ def simulate(params: JRParams, *, duration, dt=DEFAULT_DT, drive=None, method: s
 
     def run(state, step0, n_w, ev, variables):
         state, bad, out = _run_chunk(params, drive, state, key, np.int32(step0), dt_s, n_windows=n_w, every=ev,
-                                     variables=variables, reduce=record.reduce, **cfg)
+                                     variables=variables, reduce=record.reduce, network=network, **cfg)
         if check_finite:
             bad = int(bad)
             if bad >= 0:
@@ -351,22 +472,31 @@ def simulate(params: JRParams, *, duration, dt=DEFAULT_DT, drive=None, method: s
                     f"(A={params.A!r}, B={params.B!r}, a={params.a!r}, b={params.b!r}, C={params.C!r}).")
         return state, out
 
+    store = None if out_dir is None else _RunStore(out_dir, _run_spec(params, drive, key, dt_s, n_tr, method, record,
+                                                                     dtype, network, state))
+    step0, w_done, pieces = 0, 0, []
+    if store is not None:
+        state, step, w_done, pieces = store.resume(state, n_windows, every, record.variables)
+        step0 = min(step, n_tr)              # the recorded windows start after the transient
+        bar.update(step * dt_s)
+
     # transient: nothing recorded
-    step0 = 0
     tr_chunk = max(1, chunk_w * every)
     while step0 < n_tr:
         n = min(tr_chunk, n_tr - step0)
         state, _ = run(state, step0, n, 1, ())
         step0 += n
+        if store is not None:
+            store.save(state, step0, None)
         bar.update(step0 * dt_s)
 
-    pieces = []
-    w_done = 0
     while w_done < n_windows:
         n_w = min(chunk_w, n_windows - w_done)
         state, out = run(state, step0 + w_done * every, n_w, every, record.variables)
         pieces.append(out)
         w_done += n_w
+        if store is not None:
+            store.save(state, step0 + w_done * every, out, n_w)
         bar.update((step0 + w_done * every) * dt_s)
 
     if len(pieces) == 1:

@@ -9,9 +9,6 @@ result is exactly that of a single simulation; ``keys="independent"`` gives set 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-import os
 import sys
 import time as _time
 from functools import partial
@@ -25,6 +22,7 @@ import numpy as np
 
 from . import drives as _drives
 from . import monitors
+from ._store import atomic_savez, digest, open_spec_dir
 from ._units import check_dim
 from .integrators import get_method
 from .model import STATE_UNITS, JRState
@@ -271,38 +269,6 @@ def _feature_units(features: monitors.Features) -> dict:
 
 # -- resume directory -------------------------------------------------------------------------------------------
 
-def _design_hash(params, drive) -> str:
-    h = hashlib.sha256()
-    h.update(str(jax.tree.structure((params, drive))).encode())
-    for leaf in jax.tree.leaves((params, drive)):
-        a = np.ascontiguousarray(np.asarray(leaf, np.float64))
-        h.update(str(a.shape).encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
-
-
-def _atomic_savez(path: Path, **arrays):
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
-
-
-def _open_dir(out_dir: Path, spec: dict):
-    out_dir.mkdir(parents=True, exist_ok=True)
-    spec_path = out_dir / "spec.json"
-    if spec_path.exists():
-        old = json.loads(spec_path.read_text())
-        diff = sorted(k for k in set(old) | set(spec) if old.get(k) != spec.get(k))
-        if diff:
-            details = "; ".join(f"{k}: stored {old.get(k)!r}, now {spec.get(k)!r}" for k in diff[:6])
-            raise SweepSpecError(f"{out_dir} holds a different sweep ({details}). Nothing was overwritten: use "
-                                 f"another out_dir, or delete this one to start again.")
-    else:
-        tmp = spec_path.with_name("spec.json.tmp")
-        tmp.write_text(json.dumps(spec, indent=1, sort_keys=True))
-        os.replace(tmp, spec_path)
-
-
 class _Bar:
     def __init__(self, n_chunks, n_sets, enabled):
         self.n_chunks, self.n_sets, self.enabled = n_chunks, n_sets, enabled
@@ -392,10 +358,10 @@ def sweep(design, *, duration, dt=DEFAULT_DT, drive=None, method: str = DEFAULT_
     spec = {"version": SPEC_VERSION, "n_sets": n, "chunk_size": chunk, "duration_s": dur_s, "dt_s": dt_s,
             "transient_s": tr_s, "method": method, "dtype": str(np.dtype(dtype)), "keys": keys,
             "key": np.asarray(jax.random.key_data(key)).ravel().tolist(), "features": features.to_dict(),
-            "drive": type(drive).__name__, "design_sha256": _design_hash(cparams, (cdrive, cstate))}
+            "drive": type(drive).__name__, "design_sha256": digest((cparams, (cdrive, cstate)))}
     out_path = None if out_dir is None else Path(out_dir)
     if out_path is not None:
-        _open_dir(out_path, spec)
+        open_spec_dir(out_path, spec, SweepSpecError, "sweep")
 
     sharding = None
     if n_dev > 1:
@@ -428,7 +394,7 @@ def sweep(design, *, duration, dt=DEFAULT_DT, drive=None, method: str = DEFAULT_
             feats = monitors.finalize(acc, freqs, features, np.asarray(bad)[: hi - lo])
             part = {k: np.asarray(v.mantissa if isinstance(v, u.Quantity) else v) for k, v in feats.items()}
             if path is not None:
-                _atomic_savez(path, **part)
+                atomic_savez(path, **part)
             new += 1
         for k in names:
             if store[k] is None:

@@ -105,3 +105,21 @@ def test_notebook_executes(notebook):
 def test_console_script_is_installed():
     out = subprocess.run([sys.executable, "-m", "jr_jax.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "regimes" in out.stdout
+
+
+def test_network_command_extends_a_run_and_writes_sensors(tmp_path):
+    """jr-jax network: 1 s then extended to 2 s in one folder equals 2 s in another; a lead field gives sensors."""
+    import numpy as np
+
+    lead = tmp_path / "lead.csv"
+    np.savetxt(lead, np.eye(2, 4), delimiter=",")
+    args = ["network", "--connectome", "example:4", "--quiet", "--lead-field", str(lead)]
+    assert cli.main(args + ["--duration", "1", "--out", str(tmp_path / "a")]) == 0
+    assert cli.main(args + ["--duration", "2", "--out", str(tmp_path / "a")]) == 0
+    assert cli.main(args + ["--duration", "2", "--out", str(tmp_path / "b")]) == 0
+    a, b = np.load(tmp_path / "a" / "network.npz"), np.load(tmp_path / "b" / "network.npz")
+    np.testing.assert_array_equal(a["eeg_mV"], b["eeg_mV"])
+    assert a["eeg_mV"].shape == (1000, 4)
+    np.testing.assert_allclose(a["sensors_mV"], a["eeg_mV"][:, :2], rtol=1e-6)
+    assert (tmp_path / "a" / "network.png").stat().st_size > 10_000
+    assert cli.main(["network", "--connectome", "example:4", "--speed", "-1", "--out", str(tmp_path / "c")]) == 2

@@ -1,7 +1,6 @@
 """Fitting: gradients against finite differences, recovery of known parameters, Laplace errors, resume, bad input."""
 
 import json
-import warnings
 
 import brainunit as u
 import jax

@@ -1,6 +1,5 @@
 import brainunit as u
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

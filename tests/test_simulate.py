@@ -115,3 +115,37 @@ def test_gradient_flows_through_the_scan():
     h = 1e-2
     fd = (mean_eeg(3.25 + h) - mean_eeg(3.25 - h)) / (2 * h)
     assert float(g) == pytest.approx(float(fd), rel=2e-2)
+
+
+def test_an_interrupted_run_resumes_and_a_finished_one_extends(tmp_path, monkeypatch):
+    """out_dir: a run killed after its second chunk, run again, ends identical to an uninterrupted run; a longer
+    duration extends a finished run; another specification is refused and leaves the directory as it was."""
+    import importlib
+
+    S = importlib.import_module("jr_jax.simulate")     # the module (jr_jax.simulate is also the function's name)
+    drive = drives.white_noise(120 * u.Hz, 30 * u.Hz * u.second ** 0.5) + drives.pulse(0.6 * u.second, 100 * u.Hz)
+    kw = dict(drive=drive, key=jax.random.key(4), transient=0.1 * u.second, chunk_steps=300)
+    whole = jr.simulate(jr.JRParams(), duration=1.0 * u.second, **kw)
+    calls = {"n": 0}
+    real = S._run_chunk
+
+    def dying(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(S, "_run_chunk", dying)
+    with pytest.raises(KeyboardInterrupt):
+        jr.simulate(jr.JRParams(), duration=1.0 * u.second, out_dir=tmp_path, **kw)
+    monkeypatch.setattr(S, "_run_chunk", real)
+    assert len(list(tmp_path.glob("records_*.npz"))) == 1          # transient chunk, then one recorded chunk
+    resumed = jr.simulate(jr.JRParams(), duration=1.0 * u.second, out_dir=tmp_path, **kw)
+    np.testing.assert_array_equal(np.asarray(resumed.eeg.mantissa), np.asarray(whole.eeg.mantissa))
+    longer = jr.simulate(jr.JRParams(), duration=1.5 * u.second, **kw)
+    extended = jr.simulate(jr.JRParams(), duration=1.5 * u.second, out_dir=tmp_path, **kw)
+    np.testing.assert_array_equal(np.asarray(extended.eeg.mantissa), np.asarray(longer.eeg.mantissa))
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in tmp_path.iterdir())
+    with pytest.raises(S.RunSpecError, match="differs in \\['params'\\]"):
+        jr.simulate(jr.JRParams(A=3.0 * u.mV), duration=1.5 * u.second, out_dir=tmp_path, **kw)
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in tmp_path.iterdir()) == before

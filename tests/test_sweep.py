@@ -183,13 +183,13 @@ def test_killed_sweep_resumes_to_the_uninterrupted_result(tmp_path):
     # the child kills itself (SIGKILL, no clean-up) right after writing its second chunk
     setup = textwrap.dedent("""
         import signal
-        _save, _n = S._atomic_savez, [0]
+        _save, _n = S.atomic_savez, [0]
         def _save_then_die(path, **a):
             _save(path, **a)
             _n[0] += 1
             if _n[0] == 2:
                 os.kill(os.getpid(), signal.SIGKILL)
-        S._atomic_savez = _save_then_die
+        S.atomic_savez = _save_then_die
     """)
     out = _child(setup=setup, chunk=2, out=str(run_dir))
     assert out.returncode == -9, (out.returncode, out.stderr[-2000:])

@@ -1,0 +1,294 @@
+"""Networks of Jansen–Rit columns: connectome coupling with conduction delays, field feedback, EEG lead field.
+
+A :class:`Network` is a pytree (weights, delays, coupling scale, speed, field and lead field are leaves, so ``grad``
+and ``vmap`` go through them) that :func:`jr_jax.simulate` and :func:`jr_jax.simulate.trace` take as
+``network=``. The columns are the one model (:func:`jr_jax.model.rhs`) with a column axis; every integrator stage
+adds the network's input to p (and, for the seed's rule, to the pyramidal kernel).
+
+Coupling rules (``rule=``), K = weights (row i receives from column j), G = the global coupling scale:
+
+* ``"afferent"`` (Jansen & Rit 1995, The Virtual Brain): p_i += G Σ_j K_ij S(y1_j − y2_j)(t − τ_ij), an afferent pulse
+  density (Hz) onto the excitatory interneurons of column i.
+* ``"pyramidal"`` (seed 001): y0_i'' = A a [S(y1_i − y2_i) + G Σ_j K_ij S(y0_j(t − τ_ij))] − 2a y0_i' − a² y0_i.
+  The seed writes the sum added to y0'' itself; a pulse density (Hz) cannot be added to an acceleration (mV/s²), so
+  it enters the pyramidal kernel like S(y1 − y2): the seed's K_ij is A·a·G·K_ij here (units mV/s).
+
+Field feedback (seed 001, ψ): ψ_i = Σ_j F_ij S(y1_j − y2_j)(t), instantaneous, with F from the centres' distances
+(:func:`field_kernel`), adds β ψ_i (Hz) to p_i.
+
+Delays: the presynaptic rates of the last ⌈max_delay / dt⌉ + 2 steps are kept in a ring buffer in the scan carry.
+A stage at time t + c·dt reads column j's rate at t + c·dt − τ_ij by linear interpolation between stored steps; when
+that time is inside the current step (τ_ij < c·dt; τ = 0 is instantaneous coupling) it interpolates between the
+rate at the step's start and the rate of the stage's own state. The result is continuous and piecewise smooth in
+τ, hence differentiable with respect to the weights, G and the conduction speed. Before t = 0 the history is the
+initial state's rate (constant).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import NamedTuple
+
+import brainunit as u
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._units import check_dim, check_range, is_concrete
+from .connectome import Connectome
+from .model import JRState, eeg, sigmoid
+
+RULES = ("afferent", "pyramidal")
+DEFAULT_SPEED = 3.0 * u.meter / u.second
+
+
+class NetworkState(NamedTuple):
+    """The state of a network: the columns (a :class:`JRState` with fields of shape (N,)) and the recent presynaptic
+    rates (Hz, shape (buffer steps, N)): row 0 is the current state's rate, row −j (i.e. buffer steps − j) the rate
+    j steps earlier. Inside the scan the rows rotate as a ring buffer (step m in row m mod buffer steps)."""
+
+    columns: JRState
+    history: jax.Array
+
+
+@jax.tree_util.register_pytree_node_class
+@dataclasses.dataclass(frozen=True, eq=False)
+class Network:
+    """Build with :func:`network`. Leaves: weights (N, N), lengths_mm (N, N) or None, speed (m/s) or None,
+    delays_s (N, N) or None, coupling (G), field (N, N) or None, field_gain (β), lead_field (M, N) or None.
+    Static: rule, max_delay_s (sets the ring buffer), labels."""
+
+    weights: jax.Array
+    lengths_mm: jax.Array | None
+    speed: u.Quantity | None
+    delays_s: jax.Array | None
+    coupling: jax.Array
+    field: jax.Array | None
+    field_gain: jax.Array
+    lead_field: jax.Array | None
+    rule: str
+    max_delay_s: float
+    labels: tuple
+
+    def tree_flatten(self):
+        return ((self.weights, self.lengths_mm, self.speed, self.delays_s, self.coupling, self.field,
+                 self.field_gain, self.lead_field), (self.rule, self.max_delay_s, self.labels))
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        return cls(*children, *aux)
+
+    @property
+    def n_regions(self) -> int:
+        return int(self.weights.shape[-1])
+
+    def delays(self) -> u.Quantity:
+        """τ_ij (s), (N, N): lengths / speed, or the delays given."""
+        return u.Quantity(self._delays_s(), unit=u.second)
+
+    def _delays_s(self):
+        if self.delays_s is not None:
+            return self.delays_s
+        return self.lengths_mm * 1e-3 / self.speed.to_decimal(u.meter / u.second)
+
+    def buffer_steps(self, dt_s: float) -> int:
+        """Rows of the ring buffer for a step dt: ⌈max_delay / dt⌉ + 2."""
+        return int(math.ceil(self.max_delay_s / dt_s - 1e-9)) + 2
+
+    # -- the pieces the scan calls (see jr_jax.simulate._run_chunk) ------------------------------------------
+
+    def presynaptic(self, state: JRState, params) -> jax.Array:
+        """The rate (Hz, mantissa) each column sends: S(y1 − y2), or S(y0) for the pyramidal rule."""
+        v = state.y0 if self.rule == "pyramidal" else eeg(state)
+        return sigmoid(v, params).to_decimal(u.Hz)
+
+    def initial_state(self, state: JRState, params, dt_s: float, dtype) -> NetworkState:
+        """A :class:`NetworkState` whose history holds the initial state's rate at every stored step."""
+        cols = JRState(*(u.Quantity(jnp.broadcast_to(jnp.asarray(x.mantissa, dtype), (self.n_regions,)), unit=x.unit)
+                         for x in state))
+        h = self.presynaptic(cols, params).astype(dtype)
+        return NetworkState(cols, jnp.broadcast_to(h, (self.buffer_steps(dt_s), self.n_regions)))
+
+    def push(self, history, step, state: JRState, params):
+        """Store the rate of ``state`` (the state at global step ``step``)."""
+        return history.at[step % history.shape[0]].set(self.presynaptic(state, params).astype(history.dtype))
+
+    def prepare(self, dt_s, n_buf: int, dtype, stages=(0.0, 0.5, 1.0)) -> dict:
+        """Per-run constants of the delayed read (traceable; computed once, outside the loop).
+
+        With d_ij = τ_ij / dt steps and l_ij = ⌊−d_ij⌋, a stage at c·dt after the step's start reads column j at
+        step + c − d_ij, which lies between the stored samples step + l_ij + {0, 1, 2} (c ≤ 1). For each stage
+        fraction c the read is a weighted sum of those three samples, or, when c − d_ij ≥ 0 (the read falls inside the
+        current step), of the step's start and the stage's own state. Returned: the sample offsets ``lo`` and, per
+        c, the matrices G·K_ij·weight that multiply the three sample planes (``past``) and the start/stage rates
+        (``start``, ``stage``)."""
+        d = jnp.clip(self._delays_s().astype(dtype) / dt_s, 0.0, n_buf - 2)
+        lo = jnp.floor(-d)
+        gk = (self.coupling * self.weights).astype(dtype)
+        out = {"lo": lo.astype(jnp.int32)}
+        for c in stages:
+            r = c - d
+            lc = jnp.floor(r)
+            w = r - lc
+            shift = lc - lo                          # 0 or 1: which two of the three planes
+            past = (r < 0).astype(dtype) * gk
+            planes = [past * jnp.where(shift == 0, 1 - w, 0.0),
+                      past * jnp.where(shift == 0, w, 1 - w),
+                      past * jnp.where(shift == 0, 0.0, w)]
+            now = (r >= 0).astype(dtype) * gk
+            if c == 0:
+                start, stage = jnp.zeros_like(now), now
+            else:
+                start, stage = now * (1 - r / c), now * (r / c)
+            out[c] = (planes, start, stage)
+        return out
+
+    def input_at(self, history, step, prep, params):
+        """The coupling hook of one integrator step from global step ``step``: ``hook(state, c) -> (dp, q)`` in Hz at
+        the stage time (step + c)·dt for that stage's state (``prep`` from :meth:`prepare`)."""
+        n_buf = history.shape[0]
+        cols = jnp.arange(self.n_regions)[None, :]
+        rows = (step + prep["lo"]) % n_buf
+        planes = [history[(rows + k) % n_buf, cols] for k in range(3)]
+        h_start = history[step % n_buf]
+
+        def hook(state, c):
+            w_past, w_start, w_stage = prep[c]
+            h_stage = self.presynaptic(state, params).astype(history.dtype)
+            x = sum(jnp.sum(w * p, axis=-1) for w, p in zip(w_past, planes)) + w_start @ h_start + w_stage @ h_stage
+            x = u.Quantity(x, unit=u.Hz)
+            dp, q = (None, x) if self.rule == "pyramidal" else (x, None)
+            if self.field is not None:
+                psi = self.field.astype(history.dtype) @ sigmoid(eeg(state), params).to_decimal(u.Hz)
+                fb = u.Quantity(self.field_gain * psi, unit=u.Hz)
+                dp = fb if dp is None else dp + fb
+            return dp, q
+
+        return hook
+
+    def check_noise(self, drive):
+        """Column noise is drawn per column from one intensity: the drive's random part must be a scalar."""
+        sigma = drive.sigma
+        if sigma is not None and np.ndim(u.get_mantissa(sigma)) != 0:
+            raise ValueError(f"the drive's noise intensity must be one value for all columns (each column draws its own "
+                             f"noise); got shape {np.shape(u.get_mantissa(sigma))}. Per-column means are fine.")
+
+    def sensors(self, eeg_regions, *, noise=None, key=None) -> u.Quantity:
+        """Sensor EEG = L · (y1 − y2) for region EEG of shape (..., N) (a Quantity in mV), shape (..., M); with
+        ``noise`` (mV, an SD) independent Gaussian sensor noise drawn from ``key``."""
+        if self.lead_field is None:
+            raise ValueError("this network has no lead field: pass lead_field=... to jr_jax.network.network().")
+        check_dim("eeg_regions", eeg_regions, u.mV, "result.eeg")
+        x = eeg_regions.to_decimal(u.mV)
+        if x.shape[-1] != self.n_regions:
+            raise ValueError(f"eeg_regions must end with the {self.n_regions} regions; got shape {x.shape}.")
+        out = x @ jnp.asarray(self.lead_field, x.dtype).T
+        if noise is not None:
+            check_dim("noise", noise, u.mV, "0.01 * u.mV")
+            check_range("noise", noise, u.mV, low=0.0)
+            if key is None:
+                raise ValueError("sensor noise needs key=jax.random.key(seed).")
+            out = out + noise.to_decimal(u.mV) * jax.random.normal(key, out.shape, out.dtype)
+        return u.Quantity(out, unit=u.mV)
+
+
+def field_kernel(connectome: Connectome, length=20.0 * u.mmeter) -> np.ndarray:
+    """F_ij = exp(−d_ij / length) from the distances between region centres (1 on the diagonal)."""
+    check_dim("length", length, u.mmeter, "20. * u.mmeter")
+    check_range("length", length, u.mmeter, low=0.0, low_inclusive=False)
+    d = np.asarray(connectome.distances().to_decimal(u.mmeter))
+    return np.exp(-d / float(length.to_decimal(u.mmeter)))
+
+
+def _matrix(name, x, shape):
+    m = np.asarray(x, dtype=np.float64)
+    if m.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}; got {m.shape}.")
+    if not np.all(np.isfinite(m)):
+        raise ValueError(f"{name} must be finite.")
+    return m
+
+
+def network(connectome: Connectome, *, coupling=1.0, speed=DEFAULT_SPEED, delays=None, rule: str = "afferent",
+            field=None, field_gain=0.0, lead_field=None, max_delay=None) -> Network:
+    """A network of Jansen–Rit columns on ``connectome``.
+
+    Args:
+      connectome: a :class:`jr_jax.connectome.Connectome` (weights, tract lengths, …).
+      coupling: the global scale G (dimensionless).
+      speed: conduction speed (default 3 m/s); delays are ``lengths / speed``.
+      delays: (N, N) delays (Quantity in s) instead of lengths and speed; 0 = instantaneous.
+      rule: ``"afferent"`` (Jansen & Rit 1995 / TVB) or ``"pyramidal"`` (seed 001); see the module docstring.
+      field: (N, N) kernel F of the field ψ (e.g. :func:`field_kernel`); ``field_gain`` is β.
+      lead_field: (M, N) lead field L: sensor EEG = L · (y1 − y2) (see :meth:`Network.sensors`).
+      max_delay: the longest delay the ring buffer holds (default: the longest delay of a connected pair). Set it
+        when you fit or sweep the speed: a delay beyond it is clipped inside ``jit``.
+    """
+    if not isinstance(connectome, Connectome):
+        raise TypeError(f"connectome must be a jr_jax.connectome.Connectome; got {type(connectome).__name__}.")
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {RULES}; got {rule!r}.")
+    n = connectome.n_regions
+    check_range("coupling", coupling, u.UNITLESS)
+    check_range("field_gain", field_gain, u.UNITLESS)
+    connected = connectome.weights != 0
+    lengths_mm = speed_q = delays_s = None
+    if delays is not None:
+        check_dim("delays", delays, u.second, "delays_ms * u.ms")
+        delays_s = _matrix("delays", delays.to_decimal(u.second), (n, n))
+        if np.any(delays_s < 0):
+            raise ValueError(f"delays must be >= 0; got min {delays_s.min():.6g} s.")
+        tau = delays_s
+    else:
+        if connectome.lengths is None:
+            raise ValueError("the connectome has no tract lengths: pass delays=... (a Quantity in s, shape (N, N)).")
+        check_dim("speed", speed, u.meter / u.second, "3. * u.meter / u.second")
+        check_range("speed", speed, u.meter / u.second, low=0.0, low_inclusive=False)
+        if np.ndim(u.get_mantissa(speed)) != 0:
+            raise ValueError(f"speed must be one value; got shape {np.shape(u.get_mantissa(speed))}.")
+        lengths_mm = np.asarray(connectome.lengths.to_decimal(u.mmeter))
+        speed_q = u.Quantity(jnp.asarray(speed.to_decimal(u.meter / u.second)), unit=u.meter / u.second)
+        tau = lengths_mm * 1e-3 / float(speed.to_decimal(u.meter / u.second))
+    longest = float(tau[connected].max()) if connected.any() else 0.0
+    if max_delay is None:
+        max_s = longest
+    else:
+        check_dim("max_delay", max_delay, u.second, "100. * u.ms")
+        max_s = float(max_delay.to_decimal(u.second))
+        if longest > max_s * (1 + 1e-9):
+            raise ValueError(f"a delay of {longest * 1e3:.6g} ms exceeds max_delay = {max_s * 1e3:.6g} ms; raise max_delay.")
+    field_m = None if field is None else _matrix("field", field, (n, n))
+    lead = None
+    if lead_field is not None:
+        lead = np.asarray(lead_field, dtype=np.float64)
+        if lead.ndim != 2 or lead.shape[1] != n:
+            raise ValueError(f"lead_field must have shape (M, {n}) (sensors × regions); got {lead.shape}.")
+        if not np.all(np.isfinite(lead)):
+            raise ValueError("lead_field must be finite.")
+    return Network(jnp.asarray(connectome.weights), None if lengths_mm is None else jnp.asarray(lengths_mm), speed_q,
+                   None if delays_s is None else jnp.asarray(delays_s), jnp.asarray(coupling, dtype=float),
+                   None if field_m is None else jnp.asarray(field_m), jnp.asarray(field_gain, dtype=float),
+                   None if lead is None else jnp.asarray(lead), rule, max_s, connectome.labels)
+
+
+def check_params(params, n: int):
+    """Every JRParams field must be a scalar or have shape (N,) (one value per column)."""
+    from .params import FIELD_NAMES
+    bad = {f: np.shape(u.get_mantissa(getattr(params, f))) for f in FIELD_NAMES
+           if np.shape(u.get_mantissa(getattr(params, f))) not in ((), (n,))}
+    if bad:
+        raise ValueError(f"with a network of {n} columns every JRParams field must be a scalar or have shape ({n},); "
+                         f"got {bad}.")
+
+
+def concrete_delays_fit(net: Network, dt_s: float):
+    """Host-side check that the delays fit the ring buffer (skipped under tracing)."""
+    if not is_concrete(net):
+        return
+    tau = np.asarray(net._delays_s())
+    conn = np.asarray(net.weights) != 0
+    longest = float(tau[conn].max()) if conn.any() else 0.0
+    if longest > net.max_delay_s * (1 + 1e-6) + 1e-12:
+        raise ValueError(f"a delay of {longest * 1e3:.6g} ms exceeds the network's max_delay = "
+                         f"{net.max_delay_s * 1e3:.6g} ms (the ring buffer); build it with a larger max_delay.")
