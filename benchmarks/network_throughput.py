@@ -73,7 +73,6 @@ def tvb_run(con, speed=3.0, g=10.0, duration=1.0):
     """Wall time of TVB for ``duration`` s of the same network (None when tvb-library is not installed)."""
     try:
         from tvb.simulator.lab import connectivity, coupling, integrators, models, monitors, noise, simulator
-        import tvb.basic.profile  # noqa: F401
     except ImportError:
         return None, None
     import importlib.metadata
@@ -82,7 +81,7 @@ def tvb_run(con, speed=3.0, g=10.0, duration=1.0):
                                      centres=np.asarray(con.centres.to_decimal(u.mmeter)),
                                      region_labels=np.array(con.labels), speed=np.array([speed]))
     conn.configure()
-    nsig = np.zeros((6, 1, 1))
+    nsig = np.zeros(6)
     nsig[4] = (3.25 * 0.1 * 30.0 * 1e-3 * np.sqrt(1e3)) ** 2 / 2     # (A·a·σ)²/2 in ms units
     sim = simulator.Simulator(model=models.JansenRit(v0=np.array([6.0]), mu=np.array([0.12])), connectivity=conn,
                               coupling=coupling.SigmoidalJansenRit(a=np.array([g])),
