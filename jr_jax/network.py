@@ -38,6 +38,7 @@ import numpy as np
 from ._units import check_dim, check_range, is_concrete
 from .connectome import Connectome
 from .model import JRState, eeg, sigmoid
+from .params import FIELD_NAMES
 
 RULES = ("afferent", "pyramidal")
 DEFAULT_SPEED = 3.0 * u.meter / u.second
@@ -232,7 +233,6 @@ def network(connectome: Connectome, *, coupling=1.0, speed=DEFAULT_SPEED, delays
     n = connectome.n_regions
     check_range("coupling", coupling, u.UNITLESS)
     check_range("field_gain", field_gain, u.UNITLESS)
-    connected = connectome.weights != 0
     lengths_mm = speed_q = delays_s = None
     if delays is not None:
         check_dim("delays", delays, u.second, "delays_ms * u.ms")
@@ -250,7 +250,7 @@ def network(connectome: Connectome, *, coupling=1.0, speed=DEFAULT_SPEED, delays
         lengths_mm = np.asarray(connectome.lengths.to_decimal(u.mmeter))
         speed_q = u.Quantity(jnp.asarray(speed.to_decimal(u.meter / u.second)), unit=u.meter / u.second)
         tau = lengths_mm * 1e-3 / float(speed.to_decimal(u.meter / u.second))
-    longest = float(tau[connected].max()) if connected.any() else 0.0
+    longest = _longest_delay(tau, connectome.weights)
     if max_delay is None:
         max_s = longest
     else:
@@ -274,7 +274,6 @@ def network(connectome: Connectome, *, coupling=1.0, speed=DEFAULT_SPEED, delays
 
 def check_params(params, n: int):
     """Every JRParams field must be a scalar or have shape (N,) (one value per column)."""
-    from .params import FIELD_NAMES
     bad = {f: np.shape(u.get_mantissa(getattr(params, f))) for f in FIELD_NAMES
            if np.shape(u.get_mantissa(getattr(params, f))) not in ((), (n,))}
     if bad:
@@ -282,13 +281,17 @@ def check_params(params, n: int):
                          f"got {bad}.")
 
 
-def concrete_delays_fit(net: Network, dt_s: float):
-    """Host-side check that the delays fit the ring buffer (skipped under tracing)."""
+def _longest_delay(tau_s, weights) -> float:
+    """The longest delay (s) between connected columns (0 without connections)."""
+    conn = np.asarray(weights) != 0
+    return float(np.asarray(tau_s)[conn].max()) if conn.any() else 0.0
+
+
+def check_delays_fit(net: Network):
+    """Host-side check that the delays fit the ring buffer (skipped under tracing, where they are clipped)."""
     if not is_concrete(net):
         return
-    tau = np.asarray(net._delays_s())
-    conn = np.asarray(net.weights) != 0
-    longest = float(tau[conn].max()) if conn.any() else 0.0
+    longest = _longest_delay(net._delays_s(), net.weights)
     if longest > net.max_delay_s * (1 + 1e-6) + 1e-12:
         raise ValueError(f"a delay of {longest * 1e3:.6g} ms exceeds the network's max_delay = "
                          f"{net.max_delay_s * 1e3:.6g} ms (the ring buffer); build it with a larger max_delay.")

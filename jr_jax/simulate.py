@@ -20,7 +20,7 @@ from ._store import atomic_savez, digest, open_spec_dir
 from ._units import check_dim, fmt_seconds
 from .integrators import draw_noise, get_method
 from .model import STATE_NAMES, STATE_UNITS, JRState, observable, pack, unpack
-from .network import Network, NetworkState, check_params, concrete_delays_fit
+from .network import Network, NetworkState, check_delays_fit, check_params
 from .params import JRParams, canonical
 
 DEFAULT_METHOD = "rk4"
@@ -435,7 +435,7 @@ def simulate(params: JRParams, *, duration, dt=DEFAULT_DT, drive=None, method: s
     else:
         state = _check_state(initial_state, dtype)
     if network is not None:
-        concrete_delays_fit(network, dt_s)
+        check_delays_fit(network)
         if not isinstance(state, NetworkState):
             n = network.n_regions
             if any(np.shape(x.mantissa) not in ((), (n,)) for x in state):
