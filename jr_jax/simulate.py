@@ -94,9 +94,9 @@ def _zero_noise_key():
 
 
 BLOCK_STEPS = 256
-"""Steps per block of the compiled loop. The random numbers of a block are drawn at once, vectorised (one draw per
-step costs ~10× more on a CPU), and the state is checked for NaN/Inf once per block (a check every step would double
-the cost of a step). The numbers depend only on the key and the global step index, not on the blocks or chunks."""
+"""Steps per block of the compiled loop. The state is checked for NaN/Inf once per block (a check every step would
+double the cost of a step); the random numbers are drawn vectorised per block or per chunk (one draw per step costs
+~10× more on a CPU). They depend only on the key and the global step index, not on the blocks or chunks."""
 
 
 def _block_windows(n_windows: int, every: int) -> int:
@@ -110,18 +110,63 @@ def _block_windows(n_windows: int, every: int) -> int:
 
 _is_q = lambda x: isinstance(x, u.Quantity)  # noqa: E731
 
+N_STATE = len(STATE_UNITS)
+RIDE_MAX = 64
+"""Parameter and drive values (at most this many numbers) that travel in the loop's carry, see :func:`_riders`."""
 
-@partial(jax.jit, static_argnames=("method", "n_windows", "every", "variables", "reduce", "dtype", "checkpoint"))
+
+def _riders(tree, dtype):
+    """Put the small ``dtype`` leaves of ``tree`` into one vector that rides in the scan carry beside the state.
+
+    XLA on a CPU hoists every loop-invariant product of the parameters (A·a, a², 2a, dt·…: about 70 of them for
+    RK4) out of the time loop and then passes each to the step's kernels as its own buffer; resolving those buffers
+    costs more than the step's arithmetic (a single column ran 2.5× slower with traced parameters than with
+    constants). Values that arrive through the carry cannot be hoisted, so the kernels read one vector.
+
+    Returns ``(inputs, vector)``: ``inputs(v)`` rebuilds ``tree`` from the vector ``v`` and the other leaves.
+    """
+    leaves, treedef = jax.tree.flatten(tree)
+    picked, total = [], 0
+    for i, x in enumerate(leaves):
+        if jnp.result_type(x) == dtype and total + np.size(x) <= RIDE_MAX:
+            picked.append(i)
+            total += int(np.size(x))
+    vector = (jnp.concatenate([jnp.ravel(jnp.asarray(leaves[i], dtype)) for i in picked]) if picked
+              else jnp.zeros((0,), dtype))
+
+    def inputs(v):
+        out, o = list(leaves), 0
+        for i in picked:
+            n = int(np.size(leaves[i]))
+            out[i] = v[o:o + n].reshape(np.shape(leaves[i]))
+            o += n
+        return jax.tree.unflatten(treedef, out)
+
+    return inputs, vector
+
+
+@partial(jax.jit, static_argnames=("method", "n_windows", "every", "variables", "reduce", "dtype", "checkpoint",
+                                   "single"))
 def _run_chunk(params, drive, state, key, step0, dt_s, *, method, n_windows, every, variables, reduce, dtype,
-               checkpoint=False, network=None):
+               checkpoint=False, network=None, single=False):
     """Advance ``n_windows * every`` steps from global step ``step0``.
 
     Returns (state, bad, records) where ``bad`` is the first window of the first block that ended with a
     non-finite state (−1 if none). The state travels through the loop packed (:func:`jr_jax.model.pack`); the random
-    numbers of each block of steps are drawn at once (``vmap`` over the steps' keys ``fold_in(key, i)``).
+    numbers of step i come from the key ``fold_in(key, i)`` and are drawn vectorised (``vmap`` over the steps).
     With ``checkpoint``, each block is a ``jax.checkpoint``: reverse-mode differentiation then stores one state per
     block of BLOCK_STEPS steps and recomputes the steps of a block when it needs them, so the memory of a gradient
-    grows with the number of blocks, not of steps (the forward run is unchanged).
+    grows with the number of blocks, not of steps.
+
+    ``single`` (set by :func:`simulate` only: one column, never under ``vmap`` or ``grad``) lays the loop out for
+    XLA's CPU runtime, where a step's few scalar kernels cost more to launch than to run: the parameters ride in the
+    carry (:func:`_riders`), an optimisation barrier makes the record read the stored new state (the step's kernels
+    then form a chain, which the runtime executes in order instead of through its thread pool), and the random
+    numbers of the whole chunk are drawn at once (JAX's threefry is a loop of many small kernels on a CPU: per block
+    it cost more than the steps). Together 2–3× faster for one column. Under ``vmap`` the same layout was 3× slower
+    (1024 sets) and its random numbers would take batch × steps memory, and under ``grad`` it stores the riding
+    parameters at every step (2–3× slower), so :func:`trace` and the sweeps keep the plain loop; the numbers are the
+    same either way.
 
     With a ``network`` (:class:`jr_jax.network.Network`), ``state`` is a :class:`jr_jax.network.NetworkState`: the
     carry holds the packed columns and the ring buffer of delayed rates, each integrator stage gets the network's
@@ -133,15 +178,28 @@ def _run_chunk(params, drive, state, key, step0, dt_s, *, method, n_windows, eve
     step = get_method(method).step
     random = drive.is_random
 
+    one_column = single and network is None and not checkpoint
     if network is None:
         def noise_of(i):
             return draw_noise(method, jax.random.fold_in(key, i), dt, p, drive)
 
-        def advance(y, i, noise):
-            return pack(step(unpack(y), i.astype(dtype) * dt, dt, p, drive, noise))
+        if one_column:
+            inputs, ride = _riders((p, drive), dtype)
 
-        columns = lambda c: c  # noqa: E731
-        carry0 = pack(state)
+            def advance(y, i, noise):
+                pi, di = inputs(y[N_STATE:])
+                y = jnp.concatenate([pack(step(unpack(y[:N_STATE]), i.astype(dtype) * dt, dt, pi, di, noise)),
+                                     y[N_STATE:]])
+                return jax.lax.optimization_barrier(y)
+
+            columns = lambda c: c[:N_STATE]  # noqa: E731
+            carry0 = jnp.concatenate([pack(state), ride])
+        else:
+            def advance(y, i, noise):
+                return pack(step(unpack(y), i.astype(dtype) * dt, dt, p, drive, noise))
+
+            columns = lambda c: c  # noqa: E731
+            carry0 = pack(state)
     else:
         col_keys = jax.random.split(key, network.n_regions)
         p_cols = jax.tree.map(lambda x: jnp.broadcast_to(x, (network.n_regions,)), p)
@@ -187,8 +245,11 @@ def _run_chunk(params, drive, state, key, step0, dt_s, *, method, n_windows, eve
     def blocks(carry, w_first, n_blocks, gw):
         """n_blocks blocks of gw windows from chunk window w_first; records get shape (n_blocks * gw, ...)."""
         def block(carry, w0):
-            steps = step0 + w0 * every + jnp.arange(gw * every, dtype=jnp.int32)
-            noise = jax.vmap(noise_of)(steps) if random else noise_of(step0)
+            if chunk_noise is not None:
+                noise = jax.tree.map(lambda x: jax.lax.dynamic_slice_in_dim(x, w0 * every, gw * every), chunk_noise)
+            else:
+                steps = step0 + w0 * every + jnp.arange(gw * every, dtype=jnp.int32)
+                noise = jax.vmap(noise_of)(steps) if random else noise_of(step0)
             noise = jax.tree.map(lambda x: x.reshape((gw, every) + x.shape[1:]), noise, is_leaf=_is_q)
 
             def win(y, xs):
@@ -206,6 +267,9 @@ def _run_chunk(params, drive, state, key, step0, dt_s, *, method, n_windows, eve
         return carry, jax.tree.map(lambda x: x.reshape((n_blocks * gw,) + x.shape[2:]), out, is_leaf=_is_q)
 
     gw = _block_windows(n_windows, every)
+    chunk_noise = None
+    if random and one_column:
+        chunk_noise = jax.vmap(noise_of)(step0 + jnp.arange(n_windows * every, dtype=jnp.int32))
     n_blocks, tail = divmod(n_windows, gw)
     carry, out = blocks((carry0, jnp.int32(-1)), 0, n_blocks, gw)
     if tail:
@@ -213,7 +277,7 @@ def _run_chunk(params, drive, state, key, step0, dt_s, *, method, n_windows, eve
         out = jax.tree.map(lambda a, b: u.math.concatenate([a, b]), out, out_tail, is_leaf=_is_q)
     y, bad = carry
     if network is None:
-        final = unpack(y)
+        final = unpack(columns(y))
     else:
         final = type(state)(unpack(y[0]), jnp.roll(y[1], -((step0 + n_windows * every) % n_buf), axis=0))
     return final, bad, out
@@ -459,7 +523,8 @@ def simulate(params: JRParams, *, duration, dt=DEFAULT_DT, drive=None, method: s
 
     def run(state, step0, n_w, ev, variables):
         state, bad, out = _run_chunk(params, drive, state, key, np.int32(step0), dt_s, n_windows=n_w, every=ev,
-                                     variables=variables, reduce=record.reduce, network=network, **cfg)
+                                     variables=variables, reduce=record.reduce, network=network, single=True,
+                                     **cfg)
         if check_finite:
             bad = int(bad)
             if bad >= 0:
@@ -508,5 +573,5 @@ def simulate(params: JRParams, *, duration, dt=DEFAULT_DT, drive=None, method: s
     t_rec = (n_tr + w * every) * dt_s
     if record.reduce == "mean":
         t_rec = t_rec - (every - 1) / 2 * dt_s
-    return SimulationResult(time=u.Quantity(jnp.asarray(t_rec, dtype), unit=u.second), variables=variables,
+    return SimulationResult(time=u.Quantity(t_rec.astype(dtype), unit=u.second), variables=variables,
                             final_state=state, dt=dt_s * u.second, method=method, record=record)

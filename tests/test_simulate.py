@@ -149,3 +149,23 @@ def test_an_interrupted_run_resumes_and_a_finished_one_extends(tmp_path, monkeyp
     with pytest.raises(S.RunSpecError, match="differs in \\['params'\\]"):
         jr.simulate(jr.JRParams(A=3.0 * u.mV), duration=1.5 * u.second, out_dir=tmp_path, **kw)
     assert sorted((p.name, p.stat().st_mtime_ns) for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize("method", ["rk4", "heun", "euler", "strang"])
+def test_one_column_layout_gives_the_plain_loops_run(x64, method):
+    """simulate() lays its loop out differently (parameters in the carry, the chunk's noise drawn at once, see
+    _run_chunk(single=True)); trace() and the sweeps run the plain loop. Same steps, same numbers: in float64 the two
+    agree to rounding, with a transient, a temporal mean and a drive whose mean and noise both act."""
+    from jr_jax.simulate import trace
+
+    params = JRParams(A=3.4 * u.mV, b=48 * u.Hz)
+    kw = dict(dt=0.5 * u.ms, drive=NOISY, method=method, key=jax.random.key(3), dtype="float64")
+    res = jr.simulate(params, duration=0.4 * u.second, transient=0.05 * u.second,
+                      record=Record(("eeg", "y0"), every=4, reduce="mean"), **kw)
+    tr = trace(params, NOISY, n_steps=800, dt_s=5e-4, key=jax.random.key(3), method=method, every=4, reduce="mean",
+               variables=("eeg", "y0"), transient_steps=100, dtype="float64")
+    for name in ("eeg", "y0"):
+        a, b = np.asarray(getattr(res, name).mantissa), np.asarray(tr.records[name].mantissa)
+        assert np.abs(a).max() > 0.1
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(res.final_state.y1.mantissa), np.asarray(tr.final.y1.mantissa), rtol=1e-12)
