@@ -21,3 +21,4 @@ bench: $(VENV)/.installed         ## the benchmarks whose numbers the README rep
 	$(PY) benchmarks/sweep_throughput.py
 	$(PY) benchmarks/fit_horizon.py
 	$(PY) benchmarks/network_throughput.py
+	$(PY) benchmarks/peers.py

@@ -54,18 +54,16 @@ def check_range(name: str, value, unit: u.Unit, *, low=None, low_inclusive=True,
     if not is_concrete(value):
         return
     x = np.asarray(mantissa_in(value, unit), dtype=float)
-    shown = f"{value!r}" if isinstance(value, u.Quantity) else f"{value!r}"
+    unit_s = "" if unit.is_unitless else f" {unit}"
     if not np.all(np.isfinite(x)):
-        raise ValueError(f"{name} must be finite; got {shown}.")
+        raise ValueError(f"{name} must be finite; got {value!r}.")
     if low is not None:
         bad = x < low if low_inclusive else x <= low
         if np.any(bad):
             rel = ">=" if low_inclusive else ">"
-            unit_s = "" if unit.is_unitless else f" {unit}"
-            raise ValueError(f"{name} must be {rel} {low}{unit_s}; got {shown}.")
+            raise ValueError(f"{name} must be {rel} {low}{unit_s}; got {value!r}.")
     if high is not None and np.any(x > high):
-        unit_s = "" if unit.is_unitless else f" {unit}"
-        raise ValueError(f"{name} must be <= {high}{unit_s}; got {shown}.")
+        raise ValueError(f"{name} must be <= {high}{unit_s}; got {value!r}.")
 
 
 def fmt_seconds(t: float) -> str:

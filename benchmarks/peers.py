@@ -1,0 +1,453 @@
+"""jr_jax side by side with the simulators a user would pick instead: workloads W1–W3 (and W5 on a GPU).
+
+Every system gets the same work: the Jansen–Rit equations with A = 3.25 mV, B = 22 mV, a = 100 /s, b = 50 /s,
+C = 135, e0 = 2.5 /s, v0 = 6 mV, r = 0.56 /mV; dt = 0.5 ms; the seed's drive p = 120 Hz + white noise of intensity
+σ = 30 Hz·√s (a step sees SD σ/√dt), with the random numbers drawn inside the timed call; float32.
+
+* W1: one column, 10 s (20 000 steps), the EEG (y1 − y2) of every step kept.
+* W2: 1024 sets with A ∈ [2.5, 4.5] mV and B ∈ [15, 30] mV, 2 s each, the EEG of every step kept; and the same with
+  only features kept (jr_jax.sweep's monitors; the peers have no feature monitors, so only jr_jax runs that row).
+* W3: the value and gradient of a spectral loss (squared log-PSD misfit, Welch 2 s Hann segments, 1–40 Hz, written
+  once here in jax.numpy and applied to each simulator's EEG) with respect to A, B, a, b through 10 s.
+* W5 (only when a GPU is present): 10^5 and 10^6 sets, 10 s each, features only.
+
+The systems (each runs in its own fresh subprocess: jrnmm switches JAX to 64 bits on import, vbjax prints a banner,
+brainstate keeps global settings; a subprocess also gives each its own peak memory):
+
+* ``jr_jax``: ``jr.simulate`` (W1, default RK4), ``jax.vmap`` of ``simulate.trace`` (W2 EEG), ``jr.sweep`` (W2
+  features, W5), ``jax.value_and_grad`` through ``simulate.trace`` (W3, checkpointed).
+* ``numba``: a plain loop of the same equations and the same RK4 written here, scalar state, ``np.random`` normals
+  drawn per step (W2: ``prange`` over the sets on all cores). The reference for how fast this hardware goes.
+* ``brainmass-seed``: brainmass as seed 000 writes it — a new ``JansenRitStep`` (seed 000 calls it
+  ``JansenRitModel``), ``init_all_states`` and ``brainstate.transform.for_loop`` per call, its default integrator
+  (``exp_euler``) and its per-step input ``normal(120, 30/√dt)``.
+* ``brainmass-jit``: the same model inside ``brainstate.transform.jit`` (compiled once), with ``method="rk4"``.
+* ``vbjax``: its ``jr_dfun`` in its own stochastic Heun loop ``make_sde`` (units ms, noise on y4 of intensity
+  A·a·σ), normals from ``jax.random`` inside the jitted call.
+* ``jrnmm``: its Strang-splitting ``simulate`` (noise on y4 of intensity A·a·σ; its extra noise on y3, y5 set to
+  1e-6), switched back to float32 after import, inside ``jax.jit``.
+
+Reported per system and workload: the first call (compilation included), the median of the following calls, the
+compile time (first minus median), peak resident memory of the process above its level after imports, and the
+ratio of the median to jr_jax's. Run: ``python benchmarks/peers.py [W1 W2 W3 W5]`` (peers from
+``pip install -e .[bench]``; a missing peer is reported as such).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+DT = 5e-4
+A0, B0, a0, b0, C0, E0, V0, R0 = 3.25, 22.0, 100.0, 50.0, 135.0, 2.5, 6.0, 0.56
+MU, SIGMA = 120.0, 30.0
+N_SETS = 1024
+SYSTEMS = ("jr_jax", "numba", "brainmass-seed", "brainmass-jit", "vbjax", "jrnmm")
+
+
+def design(n=N_SETS):
+    rng = np.random.default_rng(0)
+    return rng.uniform(2.5, 4.5, n).astype(np.float32), rng.uniform(15.0, 30.0, n).astype(np.float32)
+
+
+def _rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _timed(call, repeats):
+    t = time.perf_counter()
+    call()
+    first = time.perf_counter() - t
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t)
+    med = float(np.median(times))
+    return dict(first_s=first, median_s=med, compile_s=max(first - med, 0.0), repeats=repeats)
+
+
+def _block(x):
+    import jax
+    return jax.block_until_ready(x)
+
+
+# -- the spectral loss of W3, shared by every differentiable system ------------------------------------------------
+
+def spectral_loss(eeg, target_log_psd):
+    import jax.numpy as jnp
+    seg = int(2.0 / DT)
+    n = (eeg.shape[0] - seg) // (seg // 2) + 1
+    idx = jnp.arange(seg)[None, :] + (seg // 2) * jnp.arange(n)[:, None]
+    x = eeg[idx]
+    x = (x - x.mean(axis=1, keepdims=True)) * jnp.hanning(seg)
+    psd = (jnp.abs(jnp.fft.rfft(x, axis=1)) ** 2).mean(axis=0)
+    f = jnp.fft.rfftfreq(seg, DT)
+    band = (f >= 1.0) & (f <= 40.0)
+    return jnp.sum(jnp.where(band, (jnp.log(psd + 1e-12) - target_log_psd) ** 2, 0.0)) / band.sum()
+
+
+W3_TRUTH = (3.0, 24.0, 90.0, 55.0)
+
+
+def _target_log_psd(eeg_of):
+    """log-PSD of the system's own run at W3_TRUTH (computed once, not timed)."""
+    import jax
+    import jax.numpy as jnp
+    seg = int(2.0 / DT)
+    eeg = eeg_of(*W3_TRUTH)
+    n = (eeg.shape[0] - seg) // (seg // 2) + 1
+    idx = jnp.arange(seg)[None, :] + (seg // 2) * jnp.arange(n)[:, None]
+    x = eeg[idx]
+    x = (x - x.mean(axis=1, keepdims=True)) * jnp.hanning(seg)
+    return jax.lax.stop_gradient(jnp.log((jnp.abs(jnp.fft.rfft(x, axis=1)) ** 2).mean(axis=0) + 1e-12))
+
+
+def _grad_run(eeg_of, repeats=3):
+    import jax
+    import jax.numpy as jnp
+    target = _target_log_psd(eeg_of)
+    vg = jax.jit(jax.value_and_grad(lambda th: spectral_loss(eeg_of(th[0], th[1], th[2], th[3]), target)))
+    theta = jnp.asarray([A0, B0, a0, b0], jnp.float32)
+    out = {}
+    r = _timed(lambda: _block(vg(theta)), repeats)
+    val, g = vg(theta)
+    r["finite"] = bool(np.isfinite(np.asarray(g)).all())
+    try:
+        mem = vg.lower(theta).compile().memory_analysis()
+        r["xla_temp_mb"] = mem.temp_size_in_bytes / 2 ** 20
+    except Exception:  # noqa: BLE001 - not every backend reports it
+        pass
+    out.update(r)
+    return out
+
+
+# -- jr_jax ------------------------------------------------------------------------------------------------------
+
+def jr_jax_runs(workload):
+    import brainunit as u
+    import jax
+    import jax.numpy as jnp
+
+    import jr_jax as jr
+    from jr_jax.simulate import trace
+
+    drive = jr.drives.white_noise(MU * u.Hz, SIGMA * u.Hz * u.second ** 0.5)
+    key = jax.random.key(0)
+    if workload == "W1":
+        return _timed(lambda: _block(jr.simulate(jr.JRParams(), duration=10 * u.second, drive=drive, key=key).eeg),
+                      30)
+    if workload == "W2":
+        A, B = (jnp.asarray(x) for x in design())
+        run = jax.jit(jax.vmap(lambda a, b: trace(jr.JRParams(A=a * u.mV, B=b * u.mV), drive, n_steps=4000,
+                                                  dt_s=DT, key=key).records["eeg"].mantissa))
+        eeg = _timed(lambda: _block(run(A, B)), 5)
+        params = jr.JRParams(A=design()[0] * u.mV, B=design()[1] * u.mV)
+        feats = _timed(lambda: _block(jr.sweep(params, duration=2 * u.second, transient=0 * u.second, drive=drive,
+                                               key=key).features["mean"].mantissa), 5)
+        return {"W2 EEG": eeg, "W2 features": feats}
+    if workload == "W3":
+        def eeg_of(A, B, a, b):
+            p = jr.JRParams(A=A * u.mV, B=B * u.mV, a=a * u.Hz, b=b * u.Hz)
+            return trace(p, drive, n_steps=20000, dt_s=DT, key=key).records["eeg"].mantissa
+        return _grad_run(eeg_of)
+    if workload == "W5":
+        out = {}
+        for n in (100_000, 1_000_000):
+            rng = np.random.default_rng(n)
+            params = jr.JRParams(A=rng.uniform(2.5, 4.5, n) * u.mV, B=rng.uniform(15, 30, n) * u.mV)
+            r = _timed(lambda: _block(jr.sweep(params, duration=10 * u.second, transient=0 * u.second, drive=drive,
+                                               key=key).features["mean"].mantissa), 1)
+            r["column_steps_per_s"] = n * 20000 / r["median_s"]
+            out[f"W5 {n:.0e} sets"] = r
+        return out
+    raise ValueError(workload)
+
+
+# -- numba -------------------------------------------------------------------------------------------------------
+
+def _numba_kernels():
+    import numba
+
+    f4 = np.float32
+
+    @numba.njit
+    def deriv(x0, x1, x2, x3, x4, x5, p, A, B, a, b):
+        s12 = f4(2) * f4(E0) / (f4(1) + np.exp(f4(R0) * (f4(V0) - (x1 - x2))))
+        s0 = f4(2) * f4(E0) / (f4(1) + np.exp(f4(R0) * (f4(V0) - f4(C0) * x0)))
+        s3 = f4(2) * f4(E0) / (f4(1) + np.exp(f4(R0) * (f4(V0) - f4(0.25 * C0) * x0)))
+        return (x3, x4, x5,
+                A * a * s12 - f4(2) * a * x3 - a * a * x0,
+                A * a * (p + f4(0.8 * C0) * s0) - f4(2) * a * x4 - a * a * x1,
+                B * b * f4(0.25 * C0) * s3 - f4(2) * b * x5 - b * b * x2)
+
+    @numba.njit
+    def column(n, A, B, a, b, out):
+        dt, h, w = f4(DT), f4(DT / 2), f4(DT / 6)
+        sd = SIGMA / np.sqrt(DT)
+        y0 = y1 = y2 = y3 = y4 = y5 = f4(0)
+        for i in range(n):
+            p = f4(MU + sd * np.random.standard_normal())
+            k1 = deriv(y0, y1, y2, y3, y4, y5, p, A, B, a, b)
+            k2 = deriv(y0 + h * k1[0], y1 + h * k1[1], y2 + h * k1[2], y3 + h * k1[3], y4 + h * k1[4],
+                       y5 + h * k1[5], p, A, B, a, b)
+            k3 = deriv(y0 + h * k2[0], y1 + h * k2[1], y2 + h * k2[2], y3 + h * k2[3], y4 + h * k2[4],
+                       y5 + h * k2[5], p, A, B, a, b)
+            k4 = deriv(y0 + dt * k3[0], y1 + dt * k3[1], y2 + dt * k3[2], y3 + dt * k3[3], y4 + dt * k3[4],
+                       y5 + dt * k3[5], p, A, B, a, b)
+            y0 += w * (k1[0] + f4(2) * k2[0] + f4(2) * k3[0] + k4[0])
+            y1 += w * (k1[1] + f4(2) * k2[1] + f4(2) * k3[1] + k4[1])
+            y2 += w * (k1[2] + f4(2) * k2[2] + f4(2) * k3[2] + k4[2])
+            y3 += w * (k1[3] + f4(2) * k2[3] + f4(2) * k3[3] + k4[3])
+            y4 += w * (k1[4] + f4(2) * k2[4] + f4(2) * k3[4] + k4[4])
+            y5 += w * (k1[5] + f4(2) * k2[5] + f4(2) * k3[5] + k4[5])
+            out[i] = y1 - y2
+
+    @numba.njit
+    def one(n):
+        out = np.empty(n, np.float32)
+        column(n, f4(A0), f4(B0), f4(a0), f4(b0), out)
+        return out
+
+    @numba.njit(parallel=True)
+    def many(n, As, Bs):
+        out = np.empty((As.shape[0], n), np.float32)
+        for s in numba.prange(As.shape[0]):
+            column(n, As[s], Bs[s], f4(a0), f4(b0), out[s])
+        return out
+
+    return one, many
+
+
+def numba_runs(workload):
+    one, many = _numba_kernels()
+    if workload == "W1":
+        return _timed(lambda: one(20000), 60)
+    if workload == "W2":
+        A, B = design()
+        return {"W2 EEG": _timed(lambda: many(4000, A, B), 5)}
+    return None
+
+
+# -- brainmass ---------------------------------------------------------------------------------------------------
+
+def _brainmass_setup():
+    import brainmass
+    import brainstate
+    import brainunit as u
+    brainstate.environ.set(dt=0.5 * u.ms)
+    return brainmass, brainstate, u
+
+
+def brainmass_seed_runs(workload):
+    brainmass, brainstate, u = _brainmass_setup()
+
+    def seed_style(n_sets, n_steps, **gains):
+        node = brainmass.JansenRitStep(n_sets, **gains)
+        brainstate.nn.init_all_states(node)
+
+        def step_run(inp):
+            eeg = node.update(E_inp=inp)
+            return node.M.value, node.E.value, node.I.value, eeg
+
+        dt = brainstate.environ.get_dt()
+        inputs = brainstate.random.normal(MU, SIGMA / (dt / u.second) ** 0.5, (n_steps, n_sets)) * u.Hz
+        return _block(brainstate.transform.for_loop(step_run, inputs)[3])
+
+    if workload == "W1":
+        return _timed(lambda: seed_style(1, 20000), 5)
+    if workload == "W2":
+        A, B = design()
+        return {"W2 EEG": _timed(lambda: seed_style(N_SETS, 4000, Ae=A * u.mV, Ai=B * u.mV), 3)}
+    if workload == "W3":
+        return None
+    return None
+
+
+def brainmass_jit_runs(workload):
+    brainmass, brainstate, u = _brainmass_setup()
+    import jax
+
+    def compiled(n_sets, n_steps, **gains):
+        node = brainmass.JansenRitStep(n_sets, method="rk4", **gains)
+        brainstate.nn.init_all_states(node)
+        dt = brainstate.environ.get_dt()
+
+        @brainstate.transform.jit
+        def run():
+            inputs = brainstate.random.normal(MU, SIGMA / (dt / u.second) ** 0.5, (n_steps, n_sets)) * u.Hz
+            return brainstate.transform.for_loop(lambda inp: node.update(E_inp=inp), inputs)
+
+        return lambda: _block(run())
+
+    if workload == "W1":
+        return _timed(compiled(1, 20000), 60)
+    if workload == "W2":
+        A, B = design()
+        return {"W2 EEG": _timed(compiled(N_SETS, 4000, Ae=A * u.mV, Ai=B * u.mV), 5)}
+    if workload == "W3":
+        def eeg_of(A, B, a, b):
+            node = brainmass.JansenRitStep(1, method="rk4", Ae=A * u.mV, Ai=B * u.mV, be=a * u.Hz, bi=b * u.Hz)
+            brainstate.nn.init_all_states(node)
+            dt = brainstate.environ.get_dt()
+            inputs = (MU + SIGMA / (dt / u.second) ** 0.5 * jax.random.normal(jax.random.key(0), (20000, 1))) * u.Hz
+            eeg = brainstate.transform.for_loop(lambda inp: node.update(E_inp=inp), inputs)
+            return eeg[:, 0].to_decimal(u.mV)
+        return _grad_run(eeg_of)
+    return None
+
+
+# -- vbjax -------------------------------------------------------------------------------------------------------
+
+def vbjax_runs(workload):
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        import vbjax as vb
+    import jax
+    import jax.numpy as jnp
+
+    dt_ms = DT * 1e3
+    g = A0 * (a0 / 1e3) * SIGMA * 1e-3 ** 0.5   # A·a·σ in mV/ms/√ms
+
+    def theta(A=A0, B=B0, a=a0, b=b0):
+        return vb.jr_default_theta._replace(A=A, B=B, a=a / 1e3, b=b / 1e3, v0=V0, nu_max=E0 / 1e3, r=R0, J=C0,
+                                            mu=MU / 1e3)
+
+    def loop_for(n_steps, shape, th, A):
+        sig = jnp.zeros((6,) + shape).at[4].set(g * A / A0)
+        _, loop = vb.make_sde(dt_ms, lambda x, p: vb.jr_dfun(x, 0.0, p), sig)
+
+        def run(key):
+            zs = jax.random.normal(key, (n_steps, 6) + shape)
+            xs = loop(jnp.zeros((6,) + shape), zs, th)
+            return xs[:, 1] - xs[:, 2]
+        return run
+
+    key = jax.random.key(0)
+    if workload == "W1":
+        run = jax.jit(loop_for(20000, (), theta(), A0))
+        return _timed(lambda: _block(run(key)), 60)
+    if workload == "W2":
+        A, B = (jnp.asarray(x) for x in design())
+        run = jax.jit(loop_for(4000, (N_SETS,), theta(A=A, B=B), A))
+        return {"W2 EEG": _timed(lambda: _block(run(key)), 5)}
+    if workload == "W3":
+        def eeg_of(A, B, a, b):
+            return loop_for(20000, (), theta(A, B, a, b), A)(key)
+        return _grad_run(eeg_of)
+    return None
+
+
+# -- jrnmm -------------------------------------------------------------------------------------------------------
+
+def jrnmm_runs(workload):
+    import jax
+    import jax.numpy as jnp
+    import jrnmm
+    jax.config.update("jax_enable_x64", False)      # jrnmm turns 64-bit on at import; every system runs float32
+
+    sig = A0 * a0 * SIGMA   # noise on y4, mV/s/√s
+    key = jax.random.key(0)
+    x0 = jnp.zeros(6)
+
+    def run_for(t_end, **kw):
+        return lambda k: jrnmm.simulate(k, dt=DT, t_end=t_end, initial_states=x0, Cs=C0, mus=MU, sigmas=sig,
+                                        sigma_4=1e-6, sigma_6=1e-6, **kw)
+
+    if workload == "W1":
+        run = jax.jit(run_for(10.0))
+        return _timed(lambda: _block(run(key)), 60)
+    if workload == "W2":
+        A, B = (jnp.asarray(x) for x in design())
+        run = jax.jit(jax.vmap(lambda a, b: run_for(2.0, A=a, B=b)(key)))
+        return {"W2 EEG": _timed(lambda: _block(run(A, B)), 5)}
+    if workload == "W3":
+        def eeg_of(A, B, a, b):
+            return run_for(10.0, A=A, B=B, a=a, b=b)(key)[0, :, 0]
+        return _grad_run(eeg_of)
+    return None
+
+
+RUNNERS = {"jr_jax": jr_jax_runs, "numba": numba_runs, "brainmass-seed": brainmass_seed_runs,
+           "brainmass-jit": brainmass_jit_runs, "vbjax": vbjax_runs, "jrnmm": jrnmm_runs}
+PACKAGES = {"jr_jax": ["jax"], "numba": ["numba"], "brainmass-seed": ["brainmass", "brainstate"],
+            "brainmass-jit": ["brainmass", "brainstate"], "vbjax": ["vbjax"], "jrnmm": ["jrnmm"]}
+
+
+def child(system, workload):
+    """Run one system on one workload in this process; print one JSON line."""
+    import importlib.metadata
+    versions = {}
+    for pkg in PACKAGES[system]:
+        try:
+            versions[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            print(json.dumps({"error": f"{pkg} is not installed (pip install -e .[bench])"}))
+            return
+    base = _rss_mb()
+    try:
+        out = RUNNERS[system](workload)
+    except Exception as e:  # noqa: BLE001 - a peer that cannot do a workload is reported, not fatal
+        print(json.dumps({"error": f"{type(e).__name__}: {str(e).splitlines()[0][:160]}", "versions": versions}))
+        return
+    if out is None:
+        print(json.dumps({"error": "not applicable", "versions": versions}))
+        return
+    if "median_s" in out:
+        out = {workload: out}
+    for r in out.values():
+        r["peak_mb"] = _rss_mb() - base
+    print(json.dumps({"results": out, "versions": versions}))
+
+
+def main(workloads):
+    import jax
+    gpu = jax.default_backend() == "gpu"
+    print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores, "
+          f"JAX backend {jax.default_backend()}, jax {jax.__version__}, python {platform.python_version()}")
+    rows, versions = {}, {}
+    for workload in workloads:
+        if workload == "W5" and not gpu:
+            print("W5 needs a GPU; skipped.")
+            continue
+        for system in (("jr_jax",) if workload == "W5" else SYSTEMS):
+            proc = subprocess.run([sys.executable, __file__, "--child", system, workload], capture_output=True,
+                                  text=True, timeout=3600)
+            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+            res = json.loads(lines[-1]) if lines else {"error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
+            versions.update({k: v for k, v in res.get("versions", {}).items()})
+            if "error" in res:
+                rows.setdefault(workload, {})[system] = res["error"]
+            else:
+                for name, r in res["results"].items():
+                    rows.setdefault(name, {})[system] = r
+            print(f"  {workload} {system}: done", file=sys.stderr)
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())))
+    print("\n| workload | system | first call (s) | median (s) | compile (s) | peak RSS (MB) | median / jr_jax |")
+    print("|---|---|---|---|---|---|---|")
+    for name, per in rows.items():
+        ref = per.get("jr_jax")
+        for system, r in per.items():
+            if isinstance(r, str):
+                print(f"| {name} | {system} | — | — | — | — | {r} |")
+                continue
+            ratio = r["median_s"] / ref["median_s"] if isinstance(ref, dict) else float("nan")
+            extra = f" ({r['column_steps_per_s']:.3g} column-steps/s)" if "column_steps_per_s" in r else ""
+            print(f"| {name} | {system} | {r['first_s']:.3f} | {r['median_s']:.4f} | {r['compile_s']:.3f} | "
+                  f"{r['peak_mb']:.0f} | {ratio:.2f}×{extra} |")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child(sys.argv[2], sys.argv[3])
+    else:
+        main(sys.argv[1:] or ["W1", "W2", "W3", "W5"])
