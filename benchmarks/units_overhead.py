@@ -5,7 +5,8 @@ Workload W1 of the benchmark plan: one column, 10 s at dt = 0.5 ms, the seed's n
 
 "Bare" is jr_jax's code path transcribed line by line with the units removed (numbers in mV, s, Hz): the same
 sigmoid, firing rates, PSP kernels, RK4 in increment form on the packed 6-vector, the same blocks of steps whose
-random numbers are drawn at once from fold_in(key, step), the same NaN check per block. The two must give the same
+random numbers are drawn at once from fold_in(key, step) (jr_jax._rng, jax.random's stream in fused integer
+arithmetic), the same NaN check per block. The two must give the same
 EEG. The script reports:
 
 * the primitives in the jaxpr of one RK4 step, unit-aware and bare: brainunit works at trace time, so the program
@@ -30,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jr_jax as jr
+from jr_jax import _rng
 from jr_jax.integrators import draw_noise, rk4
 from jr_jax.params import canonical
 from jr_jax.model import STATE_UNITS
@@ -89,8 +91,8 @@ def bare_run(prm, key, dt):
     gw = _block_windows(N, 1)
 
     def noise_of(i):
-        _, k_white = jax.random.split(jax.random.fold_in(key, i))
-        return (SIGMA * (jax.random.normal(k_white, ()) * jnp.sqrt(dt))) / dt
+        _, k_white = _rng.split(_rng.fold_in(key, i))
+        return (SIGMA * (_rng.normal(k_white, ()) * jnp.sqrt(dt))) / dt
 
     def block(carry, w0):
         y, bad = carry

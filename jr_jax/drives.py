@@ -20,6 +20,7 @@ import brainunit as u
 import jax
 import jax.numpy as jnp
 
+from . import _rng
 from ._units import check_dim, check_range
 
 _SQRT_S = u.second ** 0.5
@@ -107,7 +108,7 @@ class Uniform(Drive):
 
     def step_noise(self, key, dt):
         half = (self.high - self.low) / 2
-        return half * jax.random.uniform(key, (), minval=-1.0, maxval=1.0)
+        return half * _rng.uniform(key, (), minval=-1.0, maxval=1.0)
 
 
 @_pytree
@@ -204,7 +205,7 @@ class Sum(Drive):
         parts = [d for d in self.terms if d.has_step_noise]
         if not parts:
             return None
-        keys = jax.random.split(key, len(parts))
+        keys = _rng.split(key, len(parts))
         total = parts[0].step_noise(keys[0], dt)
         for k, d in zip(keys[1:], parts[1:]):
             total = total + d.step_noise(k, dt)

@@ -20,9 +20,9 @@ from __future__ import annotations
 from typing import Callable, NamedTuple
 
 import brainunit as u
-import jax
 import jax.numpy as jnp
 
+from . import _rng
 from .model import JRState, firing_rates, pack, rhs, unpack
 
 
@@ -164,16 +164,16 @@ def draw_noise(method: str, key, dt, params, drive):
     sigma = drive.sigma
     if not drive.is_random:
         return SplitNoise(None, None, None, None, None) if method == "strang" else ExplicitNoise(None)
-    k_step, k_white = jax.random.split(key)
+    k_step, k_white = _rng.split(key)
     xi = drive.step_noise(k_step, dt) if drive.has_step_noise else None
     if method == "strang":
         if sigma is None:
             return SplitNoise(xi, None, None, None, None)
         l11, l21, l22 = convolution_cholesky(params.a, dt / 2)
-        z = jax.random.normal(k_white, (4,))
+        z = _rng.normal(k_white, (4,))
         return SplitNoise(xi, l11 * z[0], l21 * z[0] + l22 * z[1], l11 * z[2], l21 * z[2] + l22 * z[3])
     if sigma is not None:
-        white = (sigma * (jax.random.normal(k_white, ()) * u.math.sqrt(dt)) / dt).to(u.Hz)
+        white = (sigma * (_rng.normal(k_white, ()) * u.math.sqrt(dt)) / dt).to(u.Hz)
         xi = white if xi is None else xi + white
     return ExplicitNoise(xi)
 

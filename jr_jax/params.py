@@ -87,8 +87,9 @@ class JRParams:
             raise TypeError(f"JRParams got unknown field(s) {sorted(unknown)}; known fields are {list(_FIELDS)}.{hint}")
         for name, (unit, example, low, low_incl, _) in _FIELDS.items():
             value = kwargs.get(name, _DEFAULTS[name])
-            check_dim(f"JRParams.{name}", value, unit, example)
-            check_range(f"JRParams.{name}", value, unit, low=low, low_inclusive=low_incl)
+            if value is not _DEFAULTS[name]:        # the defaults are valid: checking them cost most of a call
+                check_dim(f"JRParams.{name}", value, unit, example)
+                check_range(f"JRParams.{name}", value, unit, low=low, low_inclusive=low_incl)
             object.__setattr__(self, name, value)
 
     # -- pytree -----------------------------------------------------------------

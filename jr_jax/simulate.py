@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _rng
 from . import drives as _drives
 from ._store import atomic_savez, digest, open_spec_dir
 from ._units import check_dim, fmt_seconds
@@ -181,7 +182,7 @@ def _run_chunk(params, drive, state, key, step0, dt_s, *, method, n_windows, eve
     one_column = single and network is None and not checkpoint
     if network is None:
         def noise_of(i):
-            return draw_noise(method, jax.random.fold_in(key, i), dt, p, drive)
+            return draw_noise(method, _rng.fold_in(key, i), dt, p, drive)
 
         if one_column:
             inputs, ride = _riders((p, drive), dtype)
@@ -205,7 +206,7 @@ def _run_chunk(params, drive, state, key, step0, dt_s, *, method, n_windows, eve
         p_cols = jax.tree.map(lambda x: jnp.broadcast_to(x, (network.n_regions,)), p)
 
         def noise_of(i):
-            return jax.vmap(lambda k, pc: draw_noise(method, jax.random.fold_in(k, i), dt, pc, drive))(col_keys, p_cols)
+            return jax.vmap(lambda k, pc: draw_noise(method, _rng.fold_in(k, i), dt, pc, drive))(col_keys, p_cols)
 
         prep = network.prepare(dt.mantissa, state.history.shape[0], dtype)
 

@@ -60,6 +60,44 @@ def test_uniform_drive_draws_in_range_per_step():
     assert float(jnp.std(xi)) == pytest.approx(200 / np.sqrt(12), rel=0.03)   # SD of U(120, 320)
 
 
+@pytest.mark.parametrize("width", [32, 64])
+def test_step_stream_is_jax_randoms_own_bit_for_bit(width, request):
+    """jr_jax._rng computes the per-step numbers as fused integer arithmetic; they must be jax.random's numbers,
+    bit for bit (fold_in, split, normal, uniform; float32 and, in 64-bit JAX, float64), for several keys."""
+    from jr_jax import _rng
+    if width == 64:
+        request.getfixturevalue("x64")
+    dtype = jnp.float32 if width == 32 else jnp.float64
+    steps = jnp.arange(0, 3_000_000, 997, dtype=jnp.int32)
+
+    def ours(key):
+        def one(i):
+            k = _rng.fold_in(key, i)
+            k1, k2 = _rng.split(k)
+            k3 = _rng.split(k2, 3)[2]
+            return (jax.random.key_data(k), jax.random.key_data(k1), _rng.normal(k2, (), dtype),
+                    _rng.normal(k1, (4,), dtype), _rng.uniform(k3, (), dtype, -1.0, 1.0))
+        return jax.jit(jax.vmap(one))(steps)
+
+    def theirs(key):
+        def one(i):
+            k = jax.random.fold_in(key, i)
+            k1, k2 = jax.random.split(k)
+            k3 = jax.random.split(k2, 3)[2]
+            return (jax.random.key_data(k), jax.random.key_data(k1), jax.random.normal(k2, (), dtype),
+                    jax.random.normal(k1, (4,), dtype), jax.random.uniform(k3, (), dtype, -1.0, 1.0))
+        return jax.jit(jax.vmap(one))(steps)
+
+    for seed in (0, 7, 2 ** 31 - 1):
+        key = jax.random.key(seed)
+        for a, b in zip(ours(key), theirs(key)):
+            assert a.dtype == b.dtype and np.array_equal(np.asarray(a), np.asarray(b))
+    # keys it does not take over (another implementation) go to jax.random itself
+    rbg = jax.random.key(3, impl="rbg")
+    assert np.array_equal(np.asarray(_rng.normal(_rng.fold_in(rbg, 5), (), dtype)),
+                          np.asarray(jax.random.normal(jax.random.fold_in(rbg, 5), (), dtype)))
+
+
 def _lyapunov_eeg_variance(p, sigma):
     """Stationary EEG variance of the SDE linearised at the low rest state (independent NumPy Jacobian)."""
     y = R.equilibria(p)[0]
