@@ -42,7 +42,7 @@ def threefry2x32(k0, k1, x0, x1):
 
 def _fast(key) -> bool:
     return (jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) and str(jax.random.key_impl(key)) == "threefry2x32"
-            and jax.config.jax_threefry_partitionable)
+            and getattr(jax.config, "jax_threefry_partitionable", True))
 
 
 def _words(key):
