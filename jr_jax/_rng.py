@@ -5,7 +5,8 @@ Threefry-2x32 hashes per step. On a CPU, JAX lowers each hash to a rolled loop o
 than the Jansen–Rit step itself (W1 of ``benchmarks/peers.py``: 1.4 ms of 4 ms per 10 s). The functions here give
 bit for bit the numbers of :func:`jax.random.fold_in`, :func:`jax.random.split`, :func:`jax.random.normal` and
 :func:`jax.random.uniform` (``tests/test_noise_and_drives.py`` compares them), as elementwise integer operations
-that XLA fuses into one kernel with the rest of the draw.
+that XLA fuses into a few large kernels (for ``simulate``'s chunk: one each for the fold-in, the split and the
+normal with its ``erf_inv``) instead of three loops of small ones.
 
 They apply to typed threefry keys (``jax.random.key(seed)``, JAX's default) with ``jax_threefry_partitionable``
 on (JAX's default); for any other key or setting they call ``jax.random`` itself, so the numbers never depend on
