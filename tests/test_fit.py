@@ -267,9 +267,10 @@ def test_spectrum_recovery_of_A_B_a_b_from_default_and_multistart():
 
 def test_checkpointed_gradient_memory_grows_only_with_records_and_blocks():
     """XLA's temporary memory for the gradient of a 2560- and a 40960-step run (EEG kept every 4 steps): with
-    checkpointing the growth is at most that of the recorded EEG (4 bytes per record) plus one state per block of 256
-    steps (6 floats + a flag), with 50 % slack; without it, the gradient stores every step (≥ 20x more growth)."""
-    from jr_jax.simulate import BLOCK_STEPS, trace
+    checkpointing the growth is at most that of the recorded EEG (4 bytes per record) plus one state per block of
+    CHECKPOINT_BLOCK_STEPS steps (6 floats + a flag), with 50 % slack; without it, the gradient stores every step
+    (≥ 20x more growth)."""
+    from jr_jax.simulate import CHECKPOINT_BLOCK_STEPS, trace
 
     drive = drives.white_noise(120.0 * u.Hz, 30.0 * u.Hz * u.second ** 0.5)
     free = F._parametrisation(jr.JRParams(), ("A",), None)
@@ -284,6 +285,6 @@ def test_checkpointed_gradient_memory_grows_only_with_records_and_blocks():
     n0, n1 = 2560, 40960
     grow_ck = temp(n1, True) - temp(n0, True)
     grow_plain = temp(n1, False) - temp(n0, False)
-    bound = (n1 - n0) / 4 * 4 + (n1 - n0) / BLOCK_STEPS * (6 * 4 + 4)
+    bound = (n1 - n0) / 4 * 4 + (n1 - n0) / CHECKPOINT_BLOCK_STEPS * (6 * 4 + 4)
     assert grow_ck <= 1.5 * bound, (grow_ck, bound)
     assert grow_plain >= 20 * grow_ck, (grow_plain, grow_ck)
