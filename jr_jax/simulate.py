@@ -172,8 +172,8 @@ def _run_chunk(params, drive, state, key, step0, dt_s, *, method, n_windows, eve
     XLA's CPU runtime, where a step's few scalar kernels cost more to launch than to run: the parameters ride in the
     carry (:func:`_riders`), an optimisation barrier makes the record read the stored new state (the step's kernels
     then form a chain, which the runtime executes in order instead of through its thread pool), and the random
-    numbers of the whole chunk are drawn at once (JAX's threefry is a loop of many small kernels on a CPU: per block
-    it cost more than the steps). Together 2–3× faster for one column. Under ``vmap`` the same layout was 3× slower
+    numbers of the whole chunk are drawn at once (even with the fused draws of :mod:`jr_jax._rng`, drawing per block
+    cost 0.7–0.8 ms more per 10 s of W1). Together 2–3× faster for one column. Under ``vmap`` the same layout was 3× slower
     (1024 sets) and its random numbers would take batch × steps memory, and under ``grad`` it stores the riding
     parameters at every step (2–3× slower), so :func:`trace` and the sweeps keep the plain loop; the numbers are the
     same either way.
