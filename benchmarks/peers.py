@@ -14,8 +14,10 @@ C = 135, e0 = 2.5 /s, v0 = 6 mV, r = 0.56 /mV; dt = 0.5 ms; the seed's drive p =
 The systems (each runs in its own fresh subprocess: jrnmm switches JAX to 64 bits on import, vbjax prints a banner,
 brainstate keeps global settings; a subprocess also gives each its own peak memory):
 
-* ``jr_jax``: ``jr.simulate`` (W1, default RK4), ``jax.vmap`` of ``simulate.trace`` (W2 EEG), ``jr.sweep`` (W2
-  features, W5), ``jax.value_and_grad`` through ``simulate.trace`` (W3, checkpointed).
+* ``jr_jax``: ``jr.simulate`` (W1, default RK4; W2 EEG with the 1024 sets as its batch), ``jr.sweep`` (W2
+  features, W5), ``jax.value_and_grad`` through ``simulate.trace`` (W3, checkpointed). Both W2 calls split the batch
+  over the CPU's cores; W2 also reports them as one part (``jr_jax one part``) and ``jax.vmap`` of
+  ``simulate.trace`` (``jr_jax vmap(trace)``), what a user who writes the batch with ``vmap`` gets.
 * ``numba``: a plain loop of the same equations and the same RK4 written here, scalar state, ``np.random`` normals
   drawn per step (W2: ``prange`` over the sets on all cores). The reference for how fast this hardware goes.
 * ``brainmass-seed``: brainmass as seed 000 writes it — a new ``JansenRitStep`` (seed 000 calls it
@@ -129,14 +131,27 @@ def jr_jax_runs(workload):
         return _timed(lambda: _block(jr.simulate(jr.JRParams(), duration=10 * u.second, drive=drive, key=key).eeg),
                       30)
     if workload == "W2":
+        import importlib
+        modules = [importlib.import_module(f"jr_jax.{m}") for m in ("simulate", "sweeps")]
+        params = jr.JRParams(A=design()[0] * u.mV, B=design()[1] * u.mV)
+
+        def eeg():
+            return _block(jr.simulate(params, duration=2 * u.second, drive=drive, key=key).eeg.mantissa)
+
+        def feats():
+            return _block(jr.sweep(params, duration=2 * u.second, transient=0 * u.second, drive=drive,
+                                   key=key).features["mean"].mantissa)
+
+        out = {"W2 EEG": _timed(eeg, 7), "W2 features": _timed(feats, 7)}
         A, B = (jnp.asarray(x) for x in design())
         run = jax.jit(jax.vmap(lambda a, b: trace(jr.JRParams(A=a * u.mV, B=b * u.mV), drive, n_steps=4000,
                                                   dt_s=DT, key=key).records["eeg"].mantissa))
-        eeg = _timed(lambda: _block(run(A, B)), 5)
-        params = jr.JRParams(A=design()[0] * u.mV, B=design()[1] * u.mV)
-        feats = _timed(lambda: _block(jr.sweep(params, duration=2 * u.second, transient=0 * u.second, drive=drive,
-                                               key=key).features["mean"].mantissa), 5)
-        return {"W2 EEG": eeg, "W2 features": feats}
+        out["W2 EEG|jr_jax vmap(trace)"] = _timed(lambda: _block(run(A, B)), 7)
+        for m in modules:                   # the batch whole, on the one thread XLA gives a call
+            m.cpu_parts = lambda n: 1
+        out["W2 EEG|jr_jax one part"] = _timed(eeg, 7)
+        out["W2 features|jr_jax one part"] = _timed(feats, 7)
+        return out
     if workload == "W3":
         def eeg_of(A, B, a, b):
             p = jr.JRParams(A=A * u.mV, B=B * u.mV, a=a * u.Hz, b=b * u.Hz)
@@ -410,8 +425,9 @@ def main(workloads):
             if "error" in res:
                 rows.setdefault(workload, {})[system] = res["error"]
             else:
-                for name, r in res["results"].items():
-                    rows.setdefault(name, {})[system] = r
+                for name, r in res["results"].items():   # "row|label": a variant of the system in that row
+                    row, _, label = name.partition("|")
+                    rows.setdefault(row, {})[label or system] = r
             print(f"  {workload} {system}: done", file=sys.stderr)
     print("versions: " + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())))
     print("\n| workload | system | first call (s) | median (s) | compile (s) | peak RSS (MB) | median / jr_jax |")

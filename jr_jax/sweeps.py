@@ -1,5 +1,6 @@
-"""Parameter sweeps: many parameter sets through ``vmap`` of the one compiled simulation, features instead of
-trajectories, chunks sized for the device, sharding over all devices, and results on disk that resume.
+"""Parameter sweeps: many parameter sets as the set axis of the one compiled simulation, features instead of
+trajectories, chunks sized for the device, split over a CPU's cores or sharded over all devices, and results on
+disk that resume.
 
 A sweep runs every set with :func:`jr_jax.simulate`'s loop (same integrator, same random numbers): with
 ``keys="common"`` (the default) every set sees the noise that ``simulate(..., key=key)`` would draw, so a set's
@@ -22,6 +23,7 @@ import numpy as np
 
 from . import drives as _drives
 from . import monitors
+from ._batch import batch_size, cpu_parts, join, split_runs, take
 from ._store import atomic_savez, digest, open_spec_dir
 from ._units import check_dim
 from .integrators import get_method
@@ -138,31 +140,6 @@ def random_design(n: int, *, key, base: JRParams | None = None, drive=None, log=
 
 # -- batching helpers -------------------------------------------------------------------------------------------
 
-def _leaf_names(params, drive):
-    names = [f"params.{n}" for n in FIELD_NAMES]
-    paths, _ = jax.tree_util.tree_flatten_with_path(drive)
-    return names + ["drive" + jax.tree_util.keystr(p) for p, _ in paths]
-
-
-def batch_size(params: JRParams, drive) -> int:
-    """Number of sets in (params, drive): every non-scalar field must be 1-D of the same length."""
-    sizes = {}
-    for name, leaf in zip(_leaf_names(params, drive), jax.tree.leaves((params, drive))):
-        shape = np.shape(leaf)
-        if shape == ():
-            continue
-        if len(shape) != 1:
-            raise ValueError(f"{name} must be a scalar or a 1-D array (one value per set); got shape {shape}.")
-        sizes[name] = shape[0]
-    if len(set(sizes.values())) > 1:
-        listing = ", ".join(f"{k}: {v}" for k, v in sizes.items())
-        raise ValueError(f"batched fields must all have the same length; got {listing}.")
-    n = next(iter(sizes.values()), 1)
-    if n == 0:
-        raise ValueError("the batch is empty (fields of length 0).")
-    return n
-
-
 def _canonical_leaves(params: JRParams, drive, n: int, dtype):
     """(params, drive) with every field in canonical units as a NumPy array of shape (n,)."""
     fields = {}
@@ -193,37 +170,31 @@ def _initial_states(state, n: int, dtype) -> JRState:
     return JRState(*out)
 
 
-def _take(tree, idx):
-    return jax.tree.map(lambda x: x[idx], tree)
-
-
 # -- the compiled chunk -----------------------------------------------------------------------------------------
 
 @partial(jax.jit, static_argnames=("method", "n_tr", "every", "seg_len", "n_seg", "keep", "fs_hz", "independent",
                                    "dtype"))
 def _sweep_chunk(params, drive, state, index, key, dt_s, *, method, n_tr, every, seg_len, n_seg, keep, fs_hz,
                  independent, dtype):
-    """Run the sets of one chunk (leading axis of every leaf) and accumulate their features."""
+    """Run the sets of one chunk (leading axis of every leaf; they run as the loop's trailing set axis) and
+    accumulate their features."""
     n = index.shape[0]
     keys = jax.vmap(jax.random.fold_in, (None, 0))(key, index) if independent else key
-    k_axis = 0 if independent else None
 
-    def run(params, drive, state, key, step0, n_windows, ev, variables):
-        return _run_chunk(params, drive, state, key, step0, dt_s, method=method, n_windows=n_windows, every=ev,
+    def run(state, step0, n_windows, ev, variables):
+        return _run_chunk(params, drive, state, keys, step0, dt_s, method=method, n_windows=n_windows, every=ev,
                           variables=variables, reduce="mean", dtype=dtype)
 
     bad = jnp.zeros((n,), bool)
     if n_tr:
-        state, b, _ = jax.vmap(partial(run, n_windows=n_tr, ev=1, variables=()), (0, 0, 0, k_axis, None))(
-            params, drive, state, keys, jnp.int32(0))
+        state, b, _ = run(state, jnp.int32(0), n_tr, 1, ())
         bad = b >= 0
 
     def segment(carry, k):
         state, acc, bad = carry
         step0 = n_tr + k * (seg_len * every)
-        state, b, out = jax.vmap(partial(run, n_windows=seg_len, ev=every, variables=("eeg",)),
-                                 (0, 0, 0, k_axis, None))(params, drive, state, keys, step0)
-        acc = monitors.update(acc, out["eeg"].to_decimal(u.mV), fs_hz, keep)
+        state, b, out = run(state, step0, seg_len, every, ("eeg",))
+        acc = monitors.update(acc, out["eeg"].to_decimal(u.mV).T, fs_hz, keep)
         return (state, acc, bad | (b >= 0)), None
 
     acc = monitors.init((n,), keep, dtype)
@@ -384,14 +355,18 @@ def sweep(design, *, duration, dt=DEFAULT_DT, drive=None, method: str = DEFAULT_
             continue
         else:
             idx = np.minimum(np.arange(lo, lo + chunk), n - 1)       # the last chunk is padded with its last set
-            args = (_take(cparams, idx), _take(cdrive, idx), _take(cstate, idx), np.asarray(idx, np.int32))
-            if sharding is not None:
-                args = jax.device_put(args, sharding)
-            acc, bad = _sweep_chunk(*args, key, dt_s, method=method, n_tr=n_tr, every=every, seg_len=seg_len,
+
+            def part(sub):
+                args = (take(cparams, idx[sub], n), take(cdrive, idx[sub], n), take(cstate, idx[sub], n),
+                        np.asarray(idx[sub], np.int32))
+                if sharding is not None:
+                    args = jax.device_put(args, sharding)
+                return _sweep_chunk(*args, key, dt_s, method=method, n_tr=n_tr, every=every, seg_len=seg_len,
                                     n_seg=n_seg, keep=keep, fs_hz=fs_hz, independent=keys == "independent",
                                     dtype=dtype)
-            acc = jax.tree.map(lambda x: np.asarray(x)[: hi - lo], acc)
-            feats = monitors.finalize(acc, freqs, features, np.asarray(bad)[: hi - lo])
+
+            acc, bad = join(split_runs(part, chunk, cpu_parts(chunk)), hi - lo)
+            feats = monitors.finalize(acc, freqs, features, bad)
             part = {k: np.asarray(v.mantissa if isinstance(v, u.Quantity) else v) for k, v in feats.items()}
             if path is not None:
                 atomic_savez(path, **part)

@@ -1,3 +1,5 @@
+import importlib
+
 import brainunit as u
 import jax
 import jax.numpy as jnp
@@ -169,3 +171,69 @@ def test_one_column_layout_gives_the_plain_loops_run(x64, method):
         assert np.abs(a).max() > 0.1
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(np.asarray(res.final_state.y1.mantissa), np.asarray(tr.final.y1.mantissa), rtol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["rk4", "strang"])
+def test_a_batch_of_sets_gives_each_sets_single_run(x64, method):
+    """Parameters (and the drive's mean) with one value per set run as the loop's set axis: each set's records and
+    final state are those of simulate() with that set alone and the same key (in float64, to rounding)."""
+    A, b, mu = np.array([3.0, 3.25, 3.6, 4.1, 3.4]), np.array([40.0, 50.0, 55.0, 45.0, 60.0]), np.arange(5) * 20.0 + 90
+    drive = drives.white_noise(mu * u.Hz, 30 * u.Hz * u.second ** 0.5)
+    kw = dict(duration=0.3 * u.second, transient=0.05 * u.second, method=method, key=jax.random.key(5),
+              dtype="float64", record=Record(("eeg", "y4"), every=2, reduce="mean"))
+    res = jr.simulate(JRParams(A=A * u.mV, b=b * u.Hz), drive=drive, **kw)
+    assert res.eeg.shape == (300, 5) and res.final_state.y0.shape == (5,) and res.time.shape == (300,)
+    assert res.eeg.mantissa.dtype == np.float64          # the parts' threads keep the caller's 64-bit setting
+    for i in range(5):
+        one = jr.simulate(JRParams(A=A[i] * u.mV, b=b[i] * u.Hz),
+                          drive=drives.white_noise(mu[i] * u.Hz, 30 * u.Hz * u.second ** 0.5), **kw)
+        for name in ("eeg", "y4"):
+            ref = np.asarray(getattr(one, name).mantissa)
+            assert np.abs(ref).max() > 0.1
+            np.testing.assert_allclose(np.asarray(getattr(res, name).mantissa)[:, i], ref, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(np.asarray(res.final_state.y1.mantissa)[i], float(one.final_state.y1.mantissa),
+                                   rtol=1e-12)
+
+
+def test_a_batch_split_over_cores_is_the_whole_batchs_run(monkeypatch):
+    """On a CPU the sets are split into equal parts that run on separate threads (the last part padded); the
+    split changes nothing, bit for bit."""
+    S = importlib.import_module("jr_jax.simulate")      # (jr_jax.simulate is also the function's name)
+    params = JRParams(A=np.linspace(3.0, 4.0, 7) * u.mV, B=np.linspace(18.0, 26.0, 7) * u.mV)
+    kw = dict(duration=0.2 * u.second, drive=NOISY, key=jax.random.key(1))
+    runs = []
+    for parts in (1, 2, 3):
+        monkeypatch.setattr(S, "cpu_parts", lambda n, parts=parts: parts)
+        runs.append(jr.simulate(params, **kw))
+    for r in runs[1:]:
+        np.testing.assert_array_equal(_eeg(r), _eeg(runs[0]))
+        np.testing.assert_array_equal(np.asarray(r.final_state.y5.mantissa), np.asarray(runs[0].final_state.y5.mantissa))
+
+
+def test_trace_with_a_set_axis_matches_simulate_and_vmap():
+    """trace() takes the same batched parameters (records (n_records, n)); jax.vmap over the sets computes the same
+    steps with the sets laid out first, so it agrees to float32 rounding over a short run."""
+    from jr_jax.simulate import trace
+
+    A, B = np.linspace(3.0, 4.0, 6), np.linspace(18.0, 26.0, 6)
+    tr = trace(JRParams(A=jnp.asarray(A, jnp.float32) * u.mV, B=jnp.asarray(B, jnp.float32) * u.mV), NOISY,
+               n_steps=400, dt_s=5e-4, key=jax.random.key(2))
+    sim = jr.simulate(JRParams(A=A * u.mV, B=B * u.mV), duration=0.2 * u.second, drive=NOISY, key=jax.random.key(2))
+    np.testing.assert_array_equal(np.asarray(tr.records["eeg"].mantissa), _eeg(sim))
+    vm = jax.vmap(lambda a, b: trace(JRParams(A=a * u.mV, B=b * u.mV), NOISY, n_steps=400, dt_s=5e-4,
+                                     key=jax.random.key(2)).records["eeg"].mantissa)(jnp.asarray(A, jnp.float32),
+                                                                                     jnp.asarray(B, jnp.float32))
+    np.testing.assert_allclose(np.asarray(vm).T, _eeg(sim), rtol=0, atol=1e-3 * np.abs(_eeg(sim)).max())
+
+
+def test_bad_batches_are_clear_errors():
+    with pytest.raises(ValueError, match=r"same length; got params.A: 3, params.B: 4"):
+        jr.simulate(JRParams(A=np.ones(3) * 3.25 * u.mV, B=np.ones(4) * 22 * u.mV), duration=0.01 * u.second)
+    with pytest.raises(ValueError, match=r"params.A must be a scalar or a 1-D array .* shape \(2, 2\)"):
+        jr.simulate(JRParams(A=np.ones((2, 2)) * 3.25 * u.mV), duration=0.01 * u.second)
+    with pytest.raises(ValueError, match=r"initial_state fields must be scalars or have shape \(3,\)"):
+        jr.simulate(JRParams(A=np.ones(3) * 3.25 * u.mV), duration=0.01 * u.second,
+                    initial_state=jr.JRState(*(x * np.ones(2) for x in jr.JRState.zeros(()))))
+    with pytest.raises(SimulationError, match=r"NaN/Inf in set\(s\) \[1\] between t"):
+        jr.simulate(JRParams(a=np.array([100.0, 2000.0, 100.0]) * u.Hz), duration=0.5 * u.second, dt=2 * u.ms,
+                    method="euler")

@@ -1,0 +1,92 @@
+"""Batches of parameter sets: their size, and their split over the cores of a CPU.
+
+A batch runs as a trailing set axis of the one compiled loop (the packed state is (6, n)). On a CPU, XLA runs one
+such loop on one core (the kernels of a step are too small to share), so :func:`split_runs` runs equal parts of a
+batch as separate calls on separate threads, one per core; each part computes exactly what it would inside the
+whole batch, since the sets never interact.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import jax
+import numpy as np
+
+from .params import FIELD_NAMES
+
+
+def _leaf_names(params, drive):
+    names = [f"params.{n}" for n in FIELD_NAMES]
+    paths, _ = jax.tree_util.tree_flatten_with_path(drive)
+    return names + ["drive" + jax.tree_util.keystr(p) for p, _ in paths]
+
+
+def batch_size(params, drive) -> int:
+    """Number of sets in (params, drive): every non-scalar field must be 1-D of the same length (1 if none is)."""
+    sizes = {}
+    for name, leaf in zip(_leaf_names(params, drive), jax.tree.leaves((params, drive))):
+        shape = np.shape(leaf)
+        if shape == ():
+            continue
+        if len(shape) != 1:
+            raise ValueError(f"{name} must be a scalar or a 1-D array (one value per set); got shape {shape}.")
+        sizes[name] = shape[0]
+    if len(set(sizes.values())) > 1:
+        listing = ", ".join(f"{k}: {v}" for k, v in sizes.items())
+        raise ValueError(f"batched fields must all have the same length; got {listing}.")
+    n = next(iter(sizes.values()), 1)
+    if n == 0:
+        raise ValueError("the batch is empty (fields of length 0).")
+    return n
+
+
+def is_batched(params, drive) -> bool:
+    return any(np.ndim(leaf) for leaf in jax.tree.leaves((params, drive)))
+
+
+def cpu_parts(n: int) -> int:
+    """Into how many parts to split a batch of ``n`` sets: the CPU cores this process may use, on a CPU backend
+    with one device (several devices shard the batch instead, and a GPU runs it whole)."""
+    if jax.default_backend() != "cpu" or jax.device_count() > 1:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(n, cores))
+
+
+def part_indices(n: int, parts: int):
+    """``parts`` index arrays of one length covering 0..n-1 (the last padded with its last set, so that every part
+    reuses one compiled run); cut the results back with :func:`join`."""
+    size = -(-n // parts)
+    return [np.minimum(np.arange(k * size, (k + 1) * size), n - 1) for k in range(parts)]
+
+
+def take(tree, idx, n: int):
+    """The sets ``idx`` of every leaf with a leading axis of length ``n`` (other leaves are shared)."""
+    return jax.tree.map(lambda x: x[idx] if np.ndim(x) and np.shape(x)[0] == n else x, tree)
+
+
+def split_runs(fn, n: int, parts: int):
+    """``[fn(idx) for idx in part_indices(n, parts)]``, the calls made on ``parts`` threads (XLA on a CPU runs a
+    call on the thread that makes it: two calls from one thread run one after the other). The caller's 64-bit
+    setting and default device, which JAX keeps per thread when set by a context manager, hold on every thread."""
+    idx = part_indices(n, parts)
+    if parts == 1:
+        return [fn(idx[0])]
+    x64, device = jax.config.jax_enable_x64, jax.config.jax_default_device
+
+    def call(i):
+        with jax.enable_x64(x64), jax.default_device(device):
+            return jax.block_until_ready(fn(i))
+
+    with ThreadPoolExecutor(max_workers=parts) as pool:
+        return list(pool.map(call, idx))
+
+
+def join(results, n: int, axis: int = 0):
+    """Concatenate the parts' arrays (a list of equal pytrees) along ``axis`` and drop the padding (to ``n`` sets)."""
+    def cat(*xs):
+        x = np.concatenate([np.asarray(a) for a in xs], axis=axis)
+        return np.take(x, np.arange(n), axis=axis)
+    return jax.tree.map(cat, *results)
