@@ -87,6 +87,6 @@ def split_runs(fn, n: int, parts: int):
 def join(results, n: int, axis: int = 0):
     """Concatenate the parts' arrays (a list of equal pytrees) along ``axis`` and drop the padding (to ``n`` sets)."""
     def cat(*xs):
-        x = np.concatenate([np.asarray(a) for a in xs], axis=axis)
-        return np.take(x, np.arange(n), axis=axis)
+        x = np.concatenate([np.asarray(a) for a in xs], axis=axis) if len(xs) > 1 else np.asarray(xs[0])
+        return x[(slice(None),) * (axis % x.ndim) + (slice(0, n),)] if x.shape[axis] != n else x
     return jax.tree.map(cat, *results)
