@@ -330,8 +330,9 @@ def trace(params: JRParams, drive, *, n_steps: int, dt_s: float, key=None, metho
     ``transient_steps + (i + 1)·every`` steps (``reduce="mean"``: the mean over that window). With ``checkpoint``
     (default) gradients store one state per block of CHECKPOINT_BLOCK_STEPS steps (see ``_run_chunk``). Parameters
     (and drive fields) may have a set axis, shape (n,): the sets then run as the trailing axis of the one loop and the
-    records get a trailing set axis, (n_records, n) — the same numbers as ``jax.vmap`` over the sets, 1.3–1.6× faster
-    on a CPU (``vmap`` puts the set axis first, and a step then reads each set's six state values apart). With a
+    records get a trailing set axis, (n_records, n). Each set gets what :func:`simulate` gives it alone; ``jax.vmap``
+    over the sets computes the same steps to float32 rounding but puts the set axis first, so a step reads each
+    set's six state values apart (W2, 1024 sets: 1.3–1.6× slower than one thread of this loop). With a
     ``network`` (:func:`jr_jax.network.network`) the records have a trailing column axis and the states are
     :class:`jr_jax.network.NetworkState`.
     """
