@@ -1,9 +1,9 @@
 """Batches of parameter sets: their size, and their split over the cores of a CPU.
 
-A batch runs as a trailing set axis of the one compiled loop (the packed state is (6, n)). On a CPU, XLA runs one
-such loop on one core (the kernels of a step are too small to share), so :func:`split_runs` runs equal parts of a
-batch as separate calls on separate threads, one per core; each part computes exactly what it would inside the
-whole batch, since the sets never interact.
+A batch runs as a trailing set axis of the one compiled loop (the packed state is (6, n)). On a CPU, XLA runs a
+call on the thread that makes it, and such a loop kept one core busy (a 1024-set run took the same time pinned to
+one core), so :func:`split_runs` runs equal parts of a batch as separate calls on separate threads, one per core;
+each part computes exactly what it would inside the whole batch, since the sets never interact.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def is_batched(params, drive) -> bool:
 
 def cpu_parts(n: int) -> int:
     """Into how many parts to split a batch of ``n`` sets: the CPU cores this process may use, on a CPU backend
-    with one device (several devices shard the batch instead, and a GPU runs it whole)."""
+    with one device (with several devices :func:`jr_jax.sweep` shards the batch instead; a GPU runs it whole)."""
     if jax.default_backend() != "cpu" or jax.device_count() > 1:
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -16,8 +16,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _rng
-from ._batch import batch_size, cpu_parts, is_batched, join, split_runs, take
 from . import drives as _drives
+from ._batch import batch_size, cpu_parts, is_batched, join, split_runs, take
 from ._store import atomic_savez, digest, open_spec_dir
 from ._units import check_dim, fmt_seconds
 from .integrators import draw_noise, get_method
