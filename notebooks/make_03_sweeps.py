@@ -7,8 +7,8 @@ cells = [
     md("# Sweeps and bifurcations with jr_jax\n\n"
        "Where does the Jansen–Rit column change behaviour? This notebook finds the rest states and their "
        "bifurcations in the input p, draws the classic bifurcation diagram, and maps regimes over (A, B) and "
-       "(p, B) with `jr.sweep`, which runs many parameter sets through `vmap` of one compiled simulation and keeps "
-       "features (mean, SD, extremes, Welch PSD, dominant frequency, band powers, skewness) instead of traces."),
+       "(p, B) with `jr.sweep`, which runs many parameter sets as the set axis of one compiled simulation (split "
+       "over the CPU's cores) and keeps features (mean, SD, extremes, Welch PSD, dominant frequency, band powers, skewness) instead of traces."),
     code("import brainunit as u\nimport jax\nimport matplotlib.pyplot as plt\nimport numpy as np\n\n"
          "import jr_jax as jr\nfrom jr_jax import analysis\nfrom jr_jax.plot import bifurcation_diagram, regime_map"),
     md("## Bifurcations in p (float64 for the linear algebra)"),
