@@ -14,19 +14,34 @@ from concurrent.futures import ThreadPoolExecutor
 import jax
 import numpy as np
 
+from .drives import Table
 from .params import FIELD_NAMES
 
 
-def _leaf_names(params, drive):
-    names = [f"params.{n}" for n in FIELD_NAMES]
-    paths, _ = jax.tree_util.tree_flatten_with_path(drive)
-    return names + ["drive" + jax.tree_util.keystr(p) for p, _ in paths]
+def _is_table(x) -> bool:
+    return isinstance(x, Table)
+
+
+def set_leaves(tree) -> list:
+    """The leaves of ``tree`` that may hold one value per set: all but a drive's tables of samples."""
+    return [x for x in jax.tree.leaves(tree, is_leaf=_is_table) if not _is_table(x)]
+
+
+def map_sets(fn, tree):
+    """``fn`` applied to every leaf of ``tree`` that may hold one value per set (a drive's tables stay as they are)."""
+    return jax.tree.map(lambda x: x if _is_table(x) else fn(x), tree, is_leaf=_is_table)
+
+
+def _named_set_leaves(params, drive):
+    named = [(f"params.{n}", x) for n, x in zip(FIELD_NAMES, jax.tree.leaves(params))]
+    paths, _ = jax.tree_util.tree_flatten_with_path(drive, is_leaf=_is_table)
+    return named + [("drive" + jax.tree_util.keystr(p), x) for p, x in paths if not _is_table(x)]
 
 
 def batch_size(params, drive) -> int:
     """Number of sets in (params, drive): every non-scalar field must be 1-D of the same length (1 if none is)."""
     sizes = {}
-    for name, leaf in zip(_leaf_names(params, drive), jax.tree.leaves((params, drive))):
+    for name, leaf in _named_set_leaves(params, drive):
         shape = np.shape(leaf)
         if shape == ():
             continue
@@ -43,7 +58,7 @@ def batch_size(params, drive) -> int:
 
 
 def is_batched(params, drive) -> bool:
-    return any(np.ndim(leaf) for leaf in jax.tree.leaves((params, drive)))
+    return any(np.ndim(leaf) for leaf in set_leaves((params, drive)))
 
 
 def cpu_parts(n: int) -> int:
@@ -64,7 +79,7 @@ def part_indices(n: int, parts: int):
 
 def take(tree, idx, n: int):
     """The sets ``idx`` of every leaf with a leading axis of length ``n`` (other leaves are shared)."""
-    return jax.tree.map(lambda x: x[idx] if np.ndim(x) and np.shape(x)[0] == n else x, tree)
+    return map_sets(lambda x: x[idx] if np.ndim(x) and np.shape(x)[0] == n else x, tree)
 
 
 def split_runs(fn, n: int, parts: int):

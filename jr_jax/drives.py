@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import NamedTuple
 
 import brainunit as u
 import jax
@@ -165,16 +166,23 @@ class Chirp(Drive):
         return self.offset + self.amplitude * u.math.sin(phase)
 
 
+class Table(NamedTuple):
+    """Samples along time held by a drive (a Quantity): data of the drive, never one value per parameter set, so a
+    batch (:mod:`jr_jax._batch`) shares it whatever its length."""
+
+    samples: u.Quantity
+
+
 @_pytree
 class Samples(Drive):
-    values: u.Quantity
+    values: Table
     dt: u.Quantity
 
     def mean(self, t):
         x = u.maybe_decimal(t / self.dt)
-        vals = self.values.mantissa
+        vals = self.values.samples.mantissa
         idx = jnp.arange(vals.shape[0], dtype=jnp.result_type(float))
-        return u.Quantity(jnp.interp(x, idx, vals), unit=self.values.unit)
+        return u.Quantity(jnp.interp(x, idx, vals), unit=self.values.samples.unit)
 
 
 @_pytree
@@ -309,4 +317,4 @@ def array(values, dt) -> Drive:
     if vals.ndim != 1 or vals.shape[0] < 1:
         raise ValueError(f"array(values) must be a 1-D array of samples; got shape {vals.shape}.")
     check_range("array(values)", vals, u.Hz)
-    return Samples(vals, dt)
+    return Samples(Table(vals), dt)

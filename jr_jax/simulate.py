@@ -17,7 +17,7 @@ import numpy as np
 
 from . import _rng
 from . import drives as _drives
-from ._batch import batch_size, cpu_parts, is_batched, join, split_runs, take
+from ._batch import batch_size, cpu_parts, is_batched, join, set_leaves, split_runs, take
 from ._store import atomic_savez, digest, open_spec_dir
 from ._units import check_dim, fmt_seconds
 from .integrators import draw_noise, get_method
@@ -205,11 +205,17 @@ def _run_chunk(params, drive, state, key, step0, dt_s, *, method, n_windows, eve
             def noise_of(i):
                 return draw_noise(method, _rng.fold_in(key, i), dt, p, drive)
         else:                       # one key per set (the set axis of params, drive and state has the keys' length)
-            sets = (jax.tree.map(lambda x: jnp.broadcast_to(x, key.shape), p),
-                    jax.tree.map(lambda x: jnp.broadcast_to(x, key.shape), drive))
+            leaves, treedef = jax.tree.flatten((p, drive), is_leaf=lambda x: isinstance(x, _drives.Table))
+            per_set = [not isinstance(x, _drives.Table) for x in leaves]
+            sets = [jnp.broadcast_to(x, key.shape) for x, s in zip(leaves, per_set) if s]
+
+            def draw(k, set_values, i):
+                values = iter(set_values)
+                pk, dk = jax.tree.unflatten(treedef, [next(values) if s else x for x, s in zip(leaves, per_set)])
+                return draw_noise(method, _rng.fold_in(k, i), dt, pk, dk)
 
             def noise_of(i):
-                return jax.vmap(lambda k, pk, dk: draw_noise(method, _rng.fold_in(k, i), dt, pk, dk))(key, *sets)
+                return jax.vmap(draw, (0, 0, None))(key, sets, i)
 
         if one_column:
             inputs, ride = _riders((p, drive), dtype)
@@ -342,7 +348,7 @@ def trace(params: JRParams, drive, *, n_steps: int, dt_s: float, key=None, metho
     if network is not None and not isinstance(state, NetworkState):
         state = network.initial_state(state, params, dt_s, dtype)
     elif network is None:       # parameters with a set axis: the state gets it too
-        shape = jnp.broadcast_shapes(*(jnp.shape(x) for x in jax.tree.leaves((params, drive, state))))
+        shape = jnp.broadcast_shapes(*(jnp.shape(x) for x in set_leaves((params, drive, state))))
         state = jax.tree.map(lambda x: jnp.broadcast_to(x, shape), state)
     cfg = dict(method=get_method(method).name, dtype=dtype, checkpoint=checkpoint, reduce=reduce, network=network)
     if n_steps % every:

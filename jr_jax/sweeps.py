@@ -23,7 +23,7 @@ import numpy as np
 
 from . import drives as _drives
 from . import monitors
-from ._batch import batch_size, cpu_parts, join, split_runs, take
+from ._batch import batch_size, cpu_parts, join, map_sets, split_runs, take
 from ._store import atomic_savez, digest, open_spec_dir
 from ._units import check_dim
 from .integrators import get_method
@@ -150,7 +150,7 @@ def _canonical_leaves(params: JRParams, drive, n: int, dtype):
         fields[name] = u.Quantity(np.broadcast_to(np.asarray(m, dtype), (n,)), unit=unit) \
             if not unit.is_unitless else np.broadcast_to(np.asarray(m, dtype), (n,))
     params = JRParams.tree_unflatten(None, [fields[k] for k in FIELD_NAMES])
-    drive = jax.tree.map(lambda x: np.broadcast_to(np.asarray(x, dtype), (n,)), drive)
+    drive = map_sets(lambda x: np.broadcast_to(np.asarray(x, dtype), (n,)), drive)
     return params, drive
 
 

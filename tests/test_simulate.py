@@ -237,3 +237,26 @@ def test_bad_batches_are_clear_errors():
     with pytest.raises(SimulationError, match=r"NaN/Inf in set\(s\) \[1\] between t"):
         jr.simulate(JRParams(a=np.array([100.0, 2000.0, 100.0]) * u.Hz), duration=0.5 * u.second, dt=2 * u.ms,
                     method="euler")
+
+
+def test_a_drives_table_of_samples_is_not_a_batch():
+    """drives.array holds samples along time: a run with it is one column whatever the table's length, and a batch
+    of parameter sets shares the table (each set as its own run; also in trace and in a sweep with its own keys)."""
+    from jr_jax.simulate import trace
+
+    table = drives.array(np.linspace(100.0, 300.0, 7) * u.Hz, 20 * u.ms) + NOISY
+    kw = dict(duration=0.1 * u.second, drive=table, key=jax.random.key(4))
+    one = jr.simulate(JRParams(), **kw)
+    assert one.eeg.shape == (200,)
+    A = np.array([3.0, 3.25, 3.5])
+    batch = jr.simulate(JRParams(A=A * u.mV), **kw)
+    assert batch.eeg.shape == (200, 3)
+    for i in range(3):
+        np.testing.assert_allclose(_eeg(batch)[:, i], _eeg(jr.simulate(JRParams(A=A[i] * u.mV), **kw)),
+                                   rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(trace(JRParams(), table, n_steps=200, dt_s=5e-4,
+                                                key=jax.random.key(4)).records["eeg"].mantissa), _eeg(one),
+                               rtol=1e-5, atol=1e-5)
+    res = jr.sweep(JRParams(A=A * u.mV), drive=table, duration=0.5 * u.second, transient=0 * u.second,
+                   key=jax.random.key(4), keys="independent")
+    assert res.features["mean"].shape == (3,) and np.isfinite(np.asarray(res.features["mean"].mantissa)).all()
