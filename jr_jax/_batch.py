@@ -22,14 +22,27 @@ def _is_table(x) -> bool:
     return isinstance(x, Table)
 
 
+def split_sets(tree):
+    """``(values, rebuild)``: the leaves of ``tree`` that may hold one value per set (all but a drive's tables of
+    samples), and ``rebuild(new_values)``, ``tree`` with new values in their places and the tables kept."""
+    leaves, treedef = jax.tree.flatten(tree, is_leaf=_is_table)
+    per_set = [not _is_table(x) for x in leaves]
+
+    def rebuild(values):
+        it = iter(values)
+        return jax.tree.unflatten(treedef, [next(it) if s else x for x, s in zip(leaves, per_set)])
+
+    return [x for x, s in zip(leaves, per_set) if s], rebuild
+
+
 def set_leaves(tree) -> list:
-    """The leaves of ``tree`` that may hold one value per set: all but a drive's tables of samples."""
-    return [x for x in jax.tree.leaves(tree, is_leaf=_is_table) if not _is_table(x)]
+    return split_sets(tree)[0]
 
 
 def map_sets(fn, tree):
     """``fn`` applied to every leaf of ``tree`` that may hold one value per set (a drive's tables stay as they are)."""
-    return jax.tree.map(lambda x: x if _is_table(x) else fn(x), tree, is_leaf=_is_table)
+    values, rebuild = split_sets(tree)
+    return rebuild([fn(x) for x in values])
 
 
 def _named_set_leaves(params, drive):

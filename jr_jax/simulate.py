@@ -17,7 +17,7 @@ import numpy as np
 
 from . import _rng
 from . import drives as _drives
-from ._batch import batch_size, cpu_parts, is_batched, join, set_leaves, split_runs, take
+from ._batch import batch_size, cpu_parts, is_batched, join, set_leaves, split_runs, split_sets, take
 from ._store import atomic_savez, digest, open_spec_dir
 from ._units import check_dim, fmt_seconds
 from .integrators import draw_noise, get_method
@@ -205,17 +205,11 @@ def _run_chunk(params, drive, state, key, step0, dt_s, *, method, n_windows, eve
             def noise_of(i):
                 return draw_noise(method, _rng.fold_in(key, i), dt, p, drive)
         else:                       # one key per set (the set axis of params, drive and state has the keys' length)
-            leaves, treedef = jax.tree.flatten((p, drive), is_leaf=lambda x: isinstance(x, _drives.Table))
-            per_set = [not isinstance(x, _drives.Table) for x in leaves]
-            sets = [jnp.broadcast_to(x, key.shape) for x, s in zip(leaves, per_set) if s]
-
-            def draw(k, set_values, i):
-                values = iter(set_values)
-                pk, dk = jax.tree.unflatten(treedef, [next(values) if s else x for x, s in zip(leaves, per_set)])
-                return draw_noise(method, _rng.fold_in(k, i), dt, pk, dk)
+            values, rebuild = split_sets((p, drive))
+            sets = [jnp.broadcast_to(x, key.shape) for x in values]
 
             def noise_of(i):
-                return jax.vmap(draw, (0, 0, None))(key, sets, i)
+                return jax.vmap(lambda k, v: draw_noise(method, _rng.fold_in(k, i), dt, *rebuild(v)))(key, sets)
 
         if one_column:
             inputs, ride = _riders((p, drive), dtype)
