@@ -11,10 +11,13 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+import brainunit as u
 import jax
 import numpy as np
 
+from ._units import check_dim
 from .drives import Table
+from .model import STATE_UNITS, JRState
 from .params import FIELD_NAMES
 
 
@@ -72,6 +75,23 @@ def batch_size(params, drive) -> int:
 
 def is_batched(params, drive) -> bool:
     return any(np.ndim(leaf) for leaf in set_leaves((params, drive)))
+
+
+def initial_states(state, n: int, dtype) -> JRState:
+    """``initial_state`` for a batch of ``n`` sets (None: zeros), each field checked and broadcast to shape (n,)."""
+    if state is None:
+        return JRState(*(u.Quantity(np.zeros(n, dtype), unit=unit) for unit in STATE_UNITS))
+    if not isinstance(state, JRState):
+        raise TypeError(f"initial_state must be a jr_jax.JRState; got {type(state).__name__}.")
+    out = []
+    for name, value, unit in zip(JRState._fields, state, STATE_UNITS):
+        check_dim(f"initial_state.{name}", value, unit, f"np.zeros(n) * u.{'mV' if unit == u.mV else 'mV / u.second'}")
+        m = np.asarray(value.to_decimal(unit), dtype)
+        if m.shape not in ((), (n,)):
+            raise ValueError(f"initial_state.{name} must be a scalar or have one value per set ({n}); got shape "
+                             f"{m.shape}.")
+        out.append(u.Quantity(np.broadcast_to(m, (n,)), unit=unit))
+    return JRState(*out)
 
 
 def cpu_parts(n: int) -> int:

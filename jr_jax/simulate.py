@@ -17,7 +17,8 @@ import numpy as np
 
 from . import _rng
 from . import drives as _drives
-from ._batch import batch_size, cpu_parts, is_batched, join, set_leaves, split_runs, split_sets, take
+from ._batch import (batch_size, cpu_parts, initial_states, is_batched, join, set_leaves, split_runs, split_sets,
+                     take)
 from ._store import atomic_savez, digest, open_spec_dir
 from ._units import check_dim, fmt_seconds
 from .integrators import draw_noise, get_method
@@ -519,7 +520,9 @@ def simulate(params: JRParams, *, duration, dt=DEFAULT_DT, drive=None, method: s
     every = record.every
     if n_steps % every:
         raise ValueError(f"duration is {n_steps} steps, not a multiple of Record.every = {every}.")
-    if initial_state is None:
+    if n_sets is not None:
+        state = initial_states(initial_state, n_sets, dtype)
+    elif initial_state is None:
         zero = np.zeros((), dtype)
         state = JRState(*(u.Quantity(zero, unit=unit) for unit in STATE_UNITS))
     elif isinstance(initial_state, NetworkState):
@@ -533,12 +536,6 @@ def simulate(params: JRParams, *, duration, dt=DEFAULT_DT, drive=None, method: s
                              jnp.asarray(initial_state.history, dtype))
     else:
         state = _check_state(initial_state, dtype)
-    if n_sets is not None:
-        if any(np.shape(x.mantissa) not in ((), (n_sets,)) for x in state):
-            raise ValueError(f"initial_state fields must be scalars or have shape ({n_sets},) for a batch of "
-                             f"{n_sets} parameter sets; got shapes {[np.shape(x.mantissa) for x in state]}.")
-        state = JRState(*(u.Quantity(np.broadcast_to(np.asarray(x.mantissa), (n_sets,)), unit=x.unit)
-                          for x in state))
     if network is not None:
         check_delays_fit(network)
         if not isinstance(state, NetworkState):

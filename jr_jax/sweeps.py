@@ -23,11 +23,11 @@ import numpy as np
 
 from . import drives as _drives
 from . import monitors
-from ._batch import batch_size, cpu_parts, join, map_sets, split_runs, take
+from ._batch import batch_size, cpu_parts, initial_states, join, map_sets, split_runs, take
 from ._store import atomic_savez, digest, open_spec_dir
 from ._units import check_dim
 from .integrators import get_method
-from .model import STATE_UNITS, JRState
+from .model import JRState
 from .params import CANONICAL_UNITS, FIELD_NAMES, JRParams
 from .simulate import DEFAULT_DT, DEFAULT_METHOD, _n_steps, _run_chunk, run_settings
 
@@ -152,22 +152,6 @@ def _canonical_leaves(params: JRParams, drive, n: int, dtype):
     params = JRParams.tree_unflatten(None, [fields[k] for k in FIELD_NAMES])
     drive = map_sets(lambda x: np.broadcast_to(np.asarray(x, dtype), (n,)), drive)
     return params, drive
-
-
-def _initial_states(state, n: int, dtype) -> JRState:
-    if state is None:
-        return JRState(*(u.Quantity(np.zeros(n, dtype), unit=unit) for unit in STATE_UNITS))
-    if not isinstance(state, JRState):
-        raise TypeError(f"initial_state must be a jr_jax.JRState; got {type(state).__name__}.")
-    out = []
-    for name, value, unit in zip(JRState._fields, state, STATE_UNITS):
-        check_dim(f"initial_state.{name}", value, unit, f"np.zeros(n) * u.{'mV' if unit == u.mV else 'mV / u.second'}")
-        m = np.asarray(value.to_decimal(unit), dtype)
-        if m.shape not in ((), (n,)):
-            raise ValueError(f"initial_state.{name} must be a scalar or have one value per set ({n}); got shape "
-                             f"{m.shape}.")
-        out.append(u.Quantity(np.broadcast_to(m, (n,)), unit=unit))
-    return JRState(*out)
 
 
 # -- the compiled chunk -----------------------------------------------------------------------------------------
@@ -325,7 +309,7 @@ def sweep(design, *, duration, dt=DEFAULT_DT, drive=None, method: str = DEFAULT_
     freqs = freqs_all[:keep]
 
     cparams, cdrive = _canonical_leaves(params, drive, n, np.dtype(dtype))
-    cstate = _initial_states(initial_state, n, np.dtype(dtype))
+    cstate = initial_states(initial_state, n, np.dtype(dtype))
     spec = {"version": SPEC_VERSION, "n_sets": n, "chunk_size": chunk, "duration_s": dur_s, "dt_s": dt_s,
             "transient_s": tr_s, "method": method, "dtype": str(np.dtype(dtype)), "keys": keys,
             "key": np.asarray(jax.random.key_data(key)).ravel().tolist(), "features": features.to_dict(),
@@ -356,7 +340,7 @@ def sweep(design, *, duration, dt=DEFAULT_DT, drive=None, method: str = DEFAULT_
         else:
             idx = np.minimum(np.arange(lo, lo + chunk), n - 1)       # the last chunk is padded with its last set
 
-            def part(sub):
+            def run_part(sub):
                 args = (take(cparams, idx[sub], n), take(cdrive, idx[sub], n), take(cstate, idx[sub], n),
                         np.asarray(idx[sub], np.int32))
                 if sharding is not None:
@@ -365,7 +349,7 @@ def sweep(design, *, duration, dt=DEFAULT_DT, drive=None, method: str = DEFAULT_
                                     n_seg=n_seg, keep=keep, fs_hz=fs_hz, independent=keys == "independent",
                                     dtype=dtype)
 
-            acc, bad = join(split_runs(part, chunk, cpu_parts(chunk)), hi - lo)
+            acc, bad = join(split_runs(run_part, chunk, cpu_parts(chunk)), hi - lo)
             feats = monitors.finalize(acc, freqs, features, bad)
             part = {k: np.asarray(v.mantissa if isinstance(v, u.Quantity) else v) for k, v in feats.items()}
             if path is not None:

@@ -231,7 +231,8 @@ def test_bad_batches_are_clear_errors():
         jr.simulate(JRParams(A=np.ones(3) * 3.25 * u.mV, B=np.ones(4) * 22 * u.mV), duration=0.01 * u.second)
     with pytest.raises(ValueError, match=r"params.A must be a scalar or a 1-D array .* shape \(2, 2\)"):
         jr.simulate(JRParams(A=np.ones((2, 2)) * 3.25 * u.mV), duration=0.01 * u.second)
-    with pytest.raises(ValueError, match=r"initial_state fields must be scalars or have shape \(3,\)"):
+    with pytest.raises(ValueError, match=r"initial_state.y0 must be a scalar or have one value per set \(3\); "
+                                         r"got shape \(2,\)"):
         jr.simulate(JRParams(A=np.ones(3) * 3.25 * u.mV), duration=0.01 * u.second,
                     initial_state=jr.JRState(*(x * np.ones(2) for x in jr.JRState.zeros(()))))
     with pytest.raises(SimulationError, match=r"NaN/Inf in set\(s\) \[1\] between t"):

@@ -111,7 +111,7 @@ def test_memory_does_not_grow_with_simulated_time():
     """Compiled temporary memory of one chunk, 2 s against 100 s of features (XLA's own accounting)."""
     d = S.grid(A=np.linspace(3, 4, 16) * u.mV)
     cp, cd = S._canonical_leaves(d.params, d.drive, 16, np.float32)
-    cs = S._initial_states(None, 16, np.float32)
+    cs = S.initial_states(None, 16, np.float32)
     sizes = []
     for n_seg in (1, 50):
         c = S._sweep_chunk.lower(cp, cd, cs, np.arange(16, dtype=np.int32), jax.random.key(0), 5e-4, method="rk4",
