@@ -20,5 +20,4 @@ bench: $(VENV)/.installed         ## the benchmarks whose numbers the README rep
 	$(PY) benchmarks/units_overhead.py
 	$(PY) benchmarks/sweep_throughput.py
 	$(PY) benchmarks/fit_horizon.py
-	$(PY) benchmarks/network_throughput.py
 	$(PY) benchmarks/peers.py
