@@ -225,10 +225,12 @@ def _numba_kernels():
     f4 = np.float32
 
     @numba.njit
+    def rate(v):
+        return f4(2) * f4(E0) / (f4(1) + np.exp(f4(R0) * (f4(V0) - v)))
+
+    @numba.njit
     def deriv(x0, x1, x2, x3, x4, x5, p, A, B, a, b):
-        s12 = f4(2) * f4(E0) / (f4(1) + np.exp(f4(R0) * (f4(V0) - (x1 - x2))))
-        s0 = f4(2) * f4(E0) / (f4(1) + np.exp(f4(R0) * (f4(V0) - f4(C0) * x0)))
-        s3 = f4(2) * f4(E0) / (f4(1) + np.exp(f4(R0) * (f4(V0) - f4(0.25 * C0) * x0)))
+        s12, s0, s3 = rate(x1 - x2), rate(f4(C0) * x0), rate(f4(0.25 * C0) * x0)
         return (x3, x4, x5,
                 A * a * s12 - f4(2) * a * x3 - a * a * x0,
                 A * a * (p + f4(0.8 * C0) * s0) - f4(2) * a * x4 - a * a * x1,
@@ -268,10 +270,6 @@ def _numba_kernels():
         for s in numba.prange(As.shape[0]):
             column(n, As[s], Bs[s], f4(a0), f4(b0), out[s])
         return out
-
-    @numba.njit
-    def rate(v):
-        return f4(2) * f4(E0) / (f4(1) + np.exp(f4(R0) * (f4(V0) - v)))
 
     @numba.njit
     def net(n_steps, K, tau):

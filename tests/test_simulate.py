@@ -260,4 +260,9 @@ def test_a_drives_table_of_samples_is_not_a_batch():
                                rtol=1e-5, atol=1e-5)
     res = jr.sweep(JRParams(A=A * u.mV), drive=table, duration=0.5 * u.second, transient=0 * u.second,
                    key=jax.random.key(4), keys="independent")
-    assert res.features["mean"].shape == (3,) and np.isfinite(np.asarray(res.features["mean"].mantissa)).all()
+    assert res.features["mean"].shape == (3,)
+    for i in range(3):      # set i of a sweep with its own keys: a single run with the key fold_in(key, i)
+        single = jr.simulate(JRParams(A=A[i] * u.mV), duration=0.5 * u.second, drive=table,
+                             key=jax.random.fold_in(jax.random.key(4), i))
+        assert float(res.features["mean"].to_decimal(u.mV)[i]) == pytest.approx(float(np.mean(_eeg(single))),
+                                                                              rel=2e-4, abs=2e-5)
