@@ -43,9 +43,8 @@ def main():
         t = time.perf_counter()
         res = jr.sweep(design(n, 1.0), **kw)
         run = time.perf_counter() - t
-        chunk = min(n, 65536 if jax.default_backend() == "gpu" else 4096)
         assert np.isfinite(np.asarray(res.features["mean"].mantissa)).all()
-        print(f"| {n} | {chunk} | {first:.2f} | {run:.2f} | {n * STEPS / run:.3g} |")
+        print(f"| {n} | {res.chunk_size} | {first:.2f} | {run:.2f} | {n * STEPS / run:.3g} |")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,12 @@ def atomic_savez(path, **arrays) -> None:
     os.replace(tmp, path)
 
 
+def stored_spec(out_dir, name: str = "spec.json") -> dict | None:
+    """The specification stored in ``out_dir`` by :func:`open_spec_dir`, or None where there is none yet."""
+    path = None if out_dir is None else Path(out_dir) / name
+    return json.loads(path.read_text()) if path is not None and path.exists() else None
+
+
 def open_spec_dir(out_dir, spec: dict, error: type, what: str, name: str = "spec.json") -> Path:
     """Create ``out_dir`` with ``spec`` in it, or check that the spec stored there is the same; otherwise raise
     ``error`` naming the keys that differ (nothing on disk is changed)."""

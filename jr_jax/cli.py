@@ -321,7 +321,7 @@ def main(argv=None) -> int:
     p.add_argument("--dt", type=float, default=0.5, help="step in ms (default 0.5)")
     p.add_argument("--method", default="rk4", help="integrator (default rk4)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--chunk-size", type=int, default=None, help="sets per compiled chunk")
+    p.add_argument("--chunk-size", type=int, default=None, help="sets per compiled chunk (default: sized to a GPU's free memory; 4096 on a CPU)")
     p.add_argument("--out", default="sweep_out", help="output folder; run again to resume (default sweep_out)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_sweep)

@@ -24,7 +24,7 @@ import numpy as np
 from . import drives as _drives
 from . import monitors
 from ._batch import batch_size, cpu_parts, initial_states, join, map_sets, split_runs, take
-from ._store import atomic_savez, digest, open_spec_dir
+from ._store import atomic_savez, digest, open_spec_dir, stored_spec
 from ._units import check_dim
 from .integrators import get_method
 from .model import JRState
@@ -191,14 +191,15 @@ def _sweep_chunk(params, drive, state, index, key, dt_s, *, method, n_tr, every,
 @dataclasses.dataclass(frozen=True)
 class SweepResult:
     """Features per set (``features[name]``: Quantity of shape (n_sets, ...); also as attributes), the PSD's
-    ``freqs``, the ``design``, and ``complete`` (False when ``max_chunks`` stopped the sweep early: the sets not
-    computed yet are NaN and ``computed`` is False for them)."""
+    ``freqs``, the ``design``, ``complete`` (False when ``max_chunks`` stopped the sweep early: the sets not
+    computed yet are NaN and ``computed`` is False for them) and the ``chunk_size`` it ran in."""
 
     features: dict
     freqs: u.Quantity
     design: Design
     computed: np.ndarray
     complete: bool
+    chunk_size: int
 
     def __getattr__(self, name):
         feats = self.__dict__.get("features", {})
@@ -243,6 +244,49 @@ class _Bar:
         sys.stderr.flush()
 
 
+# -- chunk size -------------------------------------------------------------------------------------------------
+
+CPU_CHUNK = 4096
+"""Default sets per chunk on a device that reports no memory (a CPU): with the default features ~17 kB of XLA
+buffers per set, 70 MB per chunk, split over the cores."""
+
+MEMORY_FRACTION = 0.5
+"""On a device that reports its memory (a GPU), the default chunk's buffers take at most this share of the free
+memory of the fullest device (the rest is headroom for the results, the next chunk's inputs and fragmentation)."""
+
+MAX_CHUNK_PER_DEVICE = 1 << 20
+"""Upper bound of the default chunk per device, so that a resumable sweep still writes to disk every few seconds."""
+
+PROBE_SETS = 256
+"""Sets of the probe chunk whose compiled memory gives the bytes per set; the default chunk per device is a
+multiple of it."""
+
+
+def _free_device_bytes() -> int | None:
+    """The free memory of the fullest local device (its allocator's limit less what is in use), or None where the
+    backend does not report one (a CPU)."""
+    free = []
+    for d in jax.local_devices():
+        stats = d.memory_stats()
+        if not stats or "bytes_limit" not in stats:
+            return None
+        free.append(int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0)))
+    return min(free)
+
+
+def chunk_for_memory(bytes_per_set: float, free_bytes: float, n_devices: int = 1) -> int:
+    """Sets per chunk such that each device's share takes at most ``MEMORY_FRACTION`` of ``free_bytes``: a multiple
+    of ``PROBE_SETS`` per device (fewer sets only when that many do not fit), at most ``MAX_CHUNK_PER_DEVICE``."""
+    per_device = int(MEMORY_FRACTION * free_bytes // bytes_per_set)
+    if per_device < 1:
+        raise MemoryError(f"one parameter set of this sweep needs {bytes_per_set / 1e6:.3g} MB of device memory, and "
+                          f"{MEMORY_FRACTION:g} of the {free_bytes / 1e6:.3g} MB free is less; free device memory, "
+                          f"shorten features.segment (its samples are kept per set) or pass chunk_size.")
+    if per_device >= PROBE_SETS:
+        per_device -= per_device % PROBE_SETS
+    return min(per_device, MAX_CHUNK_PER_DEVICE) * n_devices
+
+
 # -- the sweep --------------------------------------------------------------------------------------------------
 
 def sweep(design, *, duration, dt=DEFAULT_DT, drive=None, method: str = DEFAULT_METHOD, key=None,
@@ -260,8 +304,11 @@ def sweep(design, *, duration, dt=DEFAULT_DT, drive=None, method: str = DEFAULT_
       key: ``jax.random.key`` (required for a random drive); ``keys``: ``"common"`` or ``"independent"``.
       features: :class:`jr_jax.monitors.Features`.
       initial_state: :class:`JRState` whose fields are scalars or one value per set (default: all zeros).
-      chunk_size: sets per compiled chunk (default 4096 on CPU, 65536 on a GPU; rounded up to a multiple of the
-        device count). Memory is bounded by one chunk.
+      chunk_size: sets per compiled chunk, rounded up to a multiple of the device count; memory is bounded by one
+        chunk. Default: on a device that reports its memory (a GPU), the most sets whose compiled chunk (XLA's
+        own accounting of a 256-set probe, scaled) takes at most half of the free memory, in multiples of 256
+        per device, at most 2^20 per device; on a CPU 4096 (``CPU_CHUNK``). A resumed sweep keeps the chunk
+        size stored in ``out_dir``.
       out_dir: directory for a resumable sweep: the specification and each finished chunk are written there; a
         second call with the same specification loads what is done and computes the rest; a different
         specification raises :class:`SweepSpecError` and overwrites nothing.
@@ -295,14 +342,8 @@ def sweep(design, *, duration, dt=DEFAULT_DT, drive=None, method: str = DEFAULT_
     if max_chunks is not None and out_dir is None:
         raise ValueError("max_chunks needs out_dir, where the finished chunks are kept for the next call.")
 
-    n_dev = jax.device_count()
-    if chunk_size is None:
-        chunk_size = 65536 if jax.default_backend() == "gpu" else 4096
-    if int(chunk_size) < 1:
-        raise ValueError(f"chunk_size must be a positive number of sets; got {chunk_size}.")
-    chunk = min(int(chunk_size), n)
-    chunk = -(-chunk // n_dev) * n_dev
-    n_chunks = -(-n // chunk)
+    if chunk_size is not None and (not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be a positive number of sets; got {chunk_size!r}.")
     fs_hz = 1.0 / (every * dt_s)
     freqs_all = np.fft.rfftfreq(seg_len, 1.0 / fs_hz)
     keep = monitors.n_freq(seg_len, fs_hz, float(features.fmax.to_decimal(u.Hz)))
@@ -310,6 +351,28 @@ def sweep(design, *, duration, dt=DEFAULT_DT, drive=None, method: str = DEFAULT_
 
     cparams, cdrive = _canonical_leaves(params, drive, n, np.dtype(dtype))
     cstate = initial_states(initial_state, n, np.dtype(dtype))
+    static = dict(method=method, n_tr=n_tr, every=every, seg_len=seg_len, n_seg=n_seg, keep=keep, fs_hz=fs_hz,
+                  independent=keys == "independent", dtype=dtype)
+
+    def chunk_args(idx):
+        return take(cparams, idx, n), take(cdrive, idx, n), take(cstate, idx, n), np.asarray(idx, np.int32)
+
+    n_dev = jax.device_count()
+    stored = stored_spec(out_dir) if chunk_size is None else None
+    if stored is not None and "chunk_size" in stored:       # a resumed sweep keeps its chunks
+        chunk_size = int(stored["chunk_size"])
+    elif chunk_size is None:
+        free = _free_device_bytes()
+        if free is None:
+            chunk_size = CPU_CHUNK
+        else:                       # XLA's accounting of a probe chunk's buffers, per set
+            m = min(n, PROBE_SETS)
+            mem = _sweep_chunk.lower(*chunk_args(np.arange(m)), key, dt_s, **static).compile().memory_analysis()
+            per_set = (mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes) / m
+            chunk_size = chunk_for_memory(per_set, free, n_dev)
+    chunk = min(int(chunk_size), n)
+    chunk = -(-chunk // n_dev) * n_dev
+    n_chunks = -(-n // chunk)
     spec = {"version": SPEC_VERSION, "n_sets": n, "chunk_size": chunk, "duration_s": dur_s, "dt_s": dt_s,
             "transient_s": tr_s, "method": method, "dtype": str(np.dtype(dtype)), "keys": keys,
             "key": np.asarray(jax.random.key_data(key)).ravel().tolist(), "features": features.to_dict(),
@@ -341,13 +404,10 @@ def sweep(design, *, duration, dt=DEFAULT_DT, drive=None, method: str = DEFAULT_
             idx = np.minimum(np.arange(lo, lo + chunk), n - 1)       # the last chunk is padded with its last set
 
             def run_part(sub):
-                args = (take(cparams, idx[sub], n), take(cdrive, idx[sub], n), take(cstate, idx[sub], n),
-                        np.asarray(idx[sub], np.int32))
+                args = chunk_args(idx[sub])
                 if sharding is not None:
                     args = jax.device_put(args, sharding)
-                return _sweep_chunk(*args, key, dt_s, method=method, n_tr=n_tr, every=every, seg_len=seg_len,
-                                    n_seg=n_seg, keep=keep, fs_hz=fs_hz, independent=keys == "independent",
-                                    dtype=dtype)
+                return _sweep_chunk(*args, key, dt_s, **static)
 
             acc, bad = join(split_runs(run_part, chunk, cpu_parts(chunk)), hi - lo)
             feats = monitors.finalize(acc, freqs, features, bad)
@@ -366,4 +426,4 @@ def sweep(design, *, duration, dt=DEFAULT_DT, drive=None, method: str = DEFAULT_
         store = {k: np.full((n, keep) if k == "psd" else (n,), np.nan) for k in names}
         store["diverged"] = np.zeros(n, bool)
     out = {k: (u.Quantity(store[k], unit=units[k]) if k in units else store[k]) for k in names}
-    return SweepResult(out, u.Quantity(freqs, unit=u.Hz), the_design, computed, bool(computed.all()))
+    return SweepResult(out, u.Quantity(freqs, unit=u.Hz), the_design, computed, bool(computed.all()), chunk)

@@ -136,6 +136,8 @@ def test_bad_inputs_are_named():
         S.sweep(_noisy_design(), duration=2 * u.second)
     with pytest.raises(ValueError, match="max_chunks needs out_dir"):
         S.sweep(S.grid(A=np.ones(2) * 3 * u.mV), duration=2 * u.second, max_chunks=1)
+    with pytest.raises(ValueError, match="chunk_size must be a positive number of sets; got 0"):
+        S.sweep(S.grid(A=np.ones(2) * 3 * u.mV), duration=2 * u.second, chunk_size=0)
 
 
 _CHILD = """
@@ -219,3 +221,47 @@ def test_time_sliced_sweep_and_a_different_spec_in_the_same_dir(tmp_path):
     with pytest.raises(S.SweepSpecError, match="design_sha256"):
         S.sweep(S.grid(A=np.linspace(3.0, 3.7, 6) * u.mV), duration=2 * u.second, chunk_size=2, out_dir=tmp_path)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_chunk_for_memory_arithmetic():
+    # half of the free memory, whole multiples of 256 sets per device, at most 2^20 per device
+    assert S.chunk_for_memory(1000.0, 1e6, 2) == 2 * 256              # 500 sets fit per device -> 256
+    assert S.chunk_for_memory(1000.0, 1.2e6) == 512                    # 600 fit -> 512
+    assert S.chunk_for_memory(1000.0, 1e5) == 50                       # fewer than 256 fit: all of them
+    assert S.chunk_for_memory(1.0, 1e12, 4) == 4 * 2 ** 20
+    with pytest.raises(MemoryError, match=r"needs 1 MB of device memory.*0\.1 MB free"):
+        S.chunk_for_memory(1e6, 1e5)
+
+
+def test_default_chunk_is_sized_to_device_memory_and_kept_on_resume(tmp_path, monkeypatch):
+    """Where the device reports its free memory (a GPU), the default chunk is the most sets, in multiples of 256,
+    whose compiled chunk takes at most half of it. XLA's own accounting of the chunk compiled at that size and at
+    the next multiple is the oracle; a resumed sweep keeps its chunks whatever memory is free then."""
+    n, free = 1100, 20e6
+    d = S.grid(A=np.linspace(2.5, 4.5, n) * u.mV)
+    kw = dict(duration=2 * u.second, transient=0 * u.second)
+    monkeypatch.setattr(S, "_free_device_bytes", lambda: free)
+    part = S.sweep(d, out_dir=tmp_path, max_chunks=1, **kw)
+    chunk = part.chunk_size
+    assert chunk % 256 == 0 and part.computed.sum() == chunk < n
+
+    def xla_bytes(m):
+        sub = S.grid(A=np.linspace(2.5, 4.5, m) * u.mV)
+        cp, cd = S._canonical_leaves(sub.params, sub.drive, m, np.float32)
+        cs = S.initial_states(None, m, np.float32)
+        mem = S._sweep_chunk.lower(cp, cd, cs, np.arange(m, dtype=np.int32), jax.random.key(0), 5e-4, method="rk4",
+                                   n_tr=0, every=4, seg_len=1000, n_seg=1, keep=201, fs_hz=500.0, independent=False,
+                                   dtype=jnp.float32).compile().memory_analysis()
+        return mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes
+
+    assert xla_bytes(chunk) <= free / 2 < xla_bytes(chunk + 256)
+
+    monkeypatch.setattr(S, "_free_device_bytes", lambda: 1e12)       # resumed with far more memory free
+    full = S.sweep(d, out_dir=tmp_path, **kw)
+    assert full.complete and full.chunk_size == chunk
+    whole = S.sweep(d, chunk_size=n, **kw)
+    for name in ("mean", "std", "psd"):
+        np.testing.assert_array_equal(_values(full, name), _values(whole, name))
+    with pytest.raises(MemoryError, match="MB of device memory"):
+        monkeypatch.setattr(S, "_free_device_bytes", lambda: 1e3)
+        S.sweep(d, **kw)
