@@ -110,7 +110,7 @@ def test_diverged_sets_are_flagged_not_fatal():
 def test_memory_does_not_grow_with_simulated_time():
     """Compiled temporary memory of one chunk, 2 s against 100 s of features (XLA's own accounting)."""
     d = S.grid(A=np.linspace(3, 4, 16) * u.mV)
-    cp, cd = S._canonical_leaves(d.params, d.drive, 16, np.float32)
+    cp, cd = S._canonical_leaves(d.params, d.drive, np.float32)
     cs = S.initial_states(None, 16, np.float32)
     sizes = []
     for n_seg in (1, 50):
@@ -223,6 +223,21 @@ def test_time_sliced_sweep_and_a_different_spec_in_the_same_dir(tmp_path):
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
+def test_same_sets_held_shared_or_per_set_are_one_sweep(tmp_path):
+    """B shared by every set (one number) and B given per set (six equal numbers) are the same six sets: the
+    second resumes the folder the first began, keeps its chunk, and both give the uninterrupted result bit for bit."""
+    a = np.linspace(3.0, 3.6, 6) * u.mV
+    shared, per_set = S.grid(A=a), S.grid(A=a, B=np.array([22.0]) * u.mV)
+    assert np.shape(u.get_mantissa(per_set.params.B)) == (6,) and np.ndim(u.get_mantissa(shared.params.B)) == 0
+    S.sweep(shared, duration=2 * u.second, chunk_size=2, out_dir=tmp_path, max_chunks=1)
+    first = (tmp_path / "chunk_00000.npz").read_bytes()
+    resumed = S.sweep(per_set, duration=2 * u.second, chunk_size=2, out_dir=tmp_path)
+    assert resumed.complete and (tmp_path / "chunk_00000.npz").read_bytes() == first
+    ref = S.sweep(per_set, duration=2 * u.second, chunk_size=2)
+    for name in ("mean", "std", "psd", "dominant_frequency"):
+        np.testing.assert_array_equal(_values(resumed, name), _values(ref, name))
+
+
 def test_chunk_for_memory_arithmetic():
     # half of the free memory, whole multiples of 256 sets per device, at most 2^20 per device
     assert S.chunk_for_memory(1000.0, 1e6, 2) == 2 * 256              # 500 sets fit per device -> 256
@@ -247,7 +262,7 @@ def test_default_chunk_is_sized_to_device_memory_and_kept_on_resume(tmp_path, mo
 
     def xla_bytes(m):
         sub = S.grid(A=np.linspace(2.5, 4.5, m) * u.mV)
-        cp, cd = S._canonical_leaves(sub.params, sub.drive, m, np.float32)
+        cp, cd = S._canonical_leaves(sub.params, sub.drive, np.float32)
         cs = S.initial_states(None, m, np.float32)
         mem = S._sweep_chunk.lower(cp, cd, cs, np.arange(m, dtype=np.int32), jax.random.key(0), 5e-4, method="rk4",
                                    n_tr=0, every=4, seg_len=1000, n_seg=1, keep=201, fs_hz=500.0, independent=False,
