@@ -61,22 +61,28 @@ def test_uniform_drive_draws_in_range_per_step():
 
 
 @pytest.mark.parametrize("width", [32, 64])
-def test_step_stream_is_jax_randoms_own_bit_for_bit(width, request):
-    """jr_jax._rng computes the per-step numbers as fused integer arithmetic; they must be jax.random's numbers,
-    bit for bit (fold_in, split, normal, uniform; float32 and, in 64-bit JAX, float64), for several keys."""
+def test_step_stream_is_jax_randoms_own(width, request):
+    """jr_jax._rng computes the per-step numbers as fused integer arithmetic; they must be jax.random's numbers
+    (fold_in, split, normal, uniform; float32 and, in 64-bit JAX, float64), for several keys. The keys and the
+    uniforms, the normals' uniforms included, bit for bit (so the streams are the same); the normals, sqrt(2)·erf_inv
+    of those uniforms, bit for bit with jax 0.10 and to 4 units in the last place in general: with jax 0.12 XLA
+    rounds erf_inv differently in different kernels (jax.random.normal itself gave 66 of 1600 float32 values
+    differently eager and compiled; ours and jax's, both compiled, differed by up to 3 ulp in 15 % of the (4,)-shaped
+    draws and in none of the scalar ones, measured)."""
     from jr_jax import _rng
     if width == 64:
         request.getfixturevalue("x64")
     dtype = jnp.float32 if width == 32 else jnp.float64
     steps = jnp.arange(0, 3_000_000, 997, dtype=jnp.int32)
+    lo = np.nextafter(np.array(-1.0, dtype), np.array(0.0, dtype), dtype=dtype)     # the normal's open interval
 
     def ours(key):
         def one(i):
             k = _rng.fold_in(key, i)
             k1, k2 = _rng.split(k)
             k3 = _rng.split(k2, 3)[2]
-            return (jax.random.key_data(k), jax.random.key_data(k1), _rng.normal(k2, (), dtype),
-                    _rng.normal(k1, (4,), dtype), _rng.uniform(k3, (), dtype, -1.0, 1.0))
+            return (jax.random.key_data(k), jax.random.key_data(k1), _rng.uniform(k3, (), dtype, -1.0, 1.0),
+                    _rng.uniform(k1, (4,), dtype, lo, 1.0), _rng.normal(k2, (), dtype), _rng.normal(k1, (4,), dtype))
         return jax.jit(jax.vmap(one))(steps)
 
     def theirs(key):
@@ -84,14 +90,20 @@ def test_step_stream_is_jax_randoms_own_bit_for_bit(width, request):
             k = jax.random.fold_in(key, i)
             k1, k2 = jax.random.split(k)
             k3 = jax.random.split(k2, 3)[2]
-            return (jax.random.key_data(k), jax.random.key_data(k1), jax.random.normal(k2, (), dtype),
-                    jax.random.normal(k1, (4,), dtype), jax.random.uniform(k3, (), dtype, -1.0, 1.0))
+            return (jax.random.key_data(k), jax.random.key_data(k1), jax.random.uniform(k3, (), dtype, -1.0, 1.0),
+                    jax.random.uniform(k1, (4,), dtype, lo, 1.0), jax.random.normal(k2, (), dtype),
+                    jax.random.normal(k1, (4,), dtype))
         return jax.jit(jax.vmap(one))(steps)
 
     for seed in (0, 7, 2 ** 31 - 1):
         key = jax.random.key(seed)
-        for a, b in zip(ours(key), theirs(key)):
-            assert a.dtype == b.dtype and np.array_equal(np.asarray(a), np.asarray(b))
+        got, want = ours(key), theirs(key)
+        for a, b in zip(got, want):
+            assert a.dtype == b.dtype and a.shape == b.shape
+        for a, b in zip(got[:4], want[:4]):
+            assert np.array_equal(np.asarray(a), np.asarray(b))
+        for a, b in zip(got[4:], want[4:]):
+            np.testing.assert_array_max_ulp(np.asarray(a), np.asarray(b), maxulp=4)
     # what it does not take over (another key implementation; the older, non-partitionable threefry, whose split
     # and bits differ) goes to jax.random itself
     def both(key):
