@@ -360,9 +360,8 @@ def sweep(design, *, duration, dt=DEFAULT_DT, drive=None, method: str = DEFAULT_
     def chunk_args(idx):
         return take(cparams, idx, n), take(cdrive, idx, n), take(cstate, idx, n), np.asarray(idx, np.int32)
 
-    def per_set(tree):              # the hash sees one value per set, however the values are held
-        return jax.tree.map(lambda x: np.broadcast_to(x, (n,)), tree)
-
+    # the hash sees one value per set, however the values are held
+    hash_params, hash_drive = map_sets(lambda x: np.broadcast_to(x, (n,)), (cparams, cdrive))
     n_dev = jax.device_count()
     stored = stored_spec(out_dir) if chunk_size is None else None
     if stored is not None and "chunk_size" in stored:       # a resumed sweep keeps its chunks
@@ -382,8 +381,7 @@ def sweep(design, *, duration, dt=DEFAULT_DT, drive=None, method: str = DEFAULT_
     spec = {"version": SPEC_VERSION, "n_sets": n, "chunk_size": chunk, "duration_s": dur_s, "dt_s": dt_s,
             "transient_s": tr_s, "method": method, "dtype": str(np.dtype(dtype)), "keys": keys,
             "key": np.asarray(jax.random.key_data(key)).ravel().tolist(), "features": features.to_dict(),
-            "drive": type(drive).__name__,
-            "design_sha256": digest((per_set(cparams), (map_sets(per_set, cdrive), cstate)))}
+            "drive": type(drive).__name__, "design_sha256": digest((hash_params, (hash_drive, cstate)))}
     out_path = None if out_dir is None else Path(out_dir)
     if out_path is not None:
         open_spec_dir(out_path, spec, SweepSpecError, "sweep")
