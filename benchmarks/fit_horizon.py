@@ -1,9 +1,10 @@
 """Memory and time of one gradient of a spectral loss of (A, B, a, b) against the simulated horizon, with and without
-the per-block ``jax.checkpoint`` of jr_jax.simulate.trace (issue: long horizons).
+the per-block ``jax.checkpoint`` of jr_jax.trace (which keeps long horizons within memory).
 
 Memory is XLA's compiled temporary buffer size for the whole gradient (``memory_analysis().temp_size_in_bytes``);
-time is the minimum of 3 calls after compilation. RK4, dt = 0.5 ms, float32, the seed's noisy drive (120 Hz,
-σ = 30 Hz·√s), EEG averaged over 2 ms windows, Welch PSD with 2 s segments, log-PSD error over 2–40 Hz.
+time is the minimum of 3 calls after compilation. RK4, dt = 0.5 ms, float32, the noisy drive of the brainmass
+Jansen–Rit tutorial (120 Hz, σ = 30 Hz·√s), EEG averaged over 2 ms windows, Welch PSD with 2 s segments, log-PSD
+error over 2–40 Hz.
 Run: .venv/bin/python benchmarks/fit_horizon.py
 """
 
@@ -17,22 +18,22 @@ import numpy as np
 
 import jr_jax as jr
 from jr_jax import fitting as F
-from jr_jax.analysis import welch
-from jr_jax.simulate import trace
+from jr_jax.parametrisation import Parametrisation
+from jr_jax.spectra import welch
 
 DT = 5e-4
 EVERY = 4
 DRIVE = jr.drives.white_noise(120.0 * u.Hz, 30.0 * u.Hz * u.second ** 0.5)
-FREE = F._parametrisation(jr.JRParams(), F.DEFAULT_FREE, None)
+PAR = Parametrisation(jr.JRParams(), F.DEFAULT_FREE, None)
 
 
 def loss_fn(seconds, checkpoint):
     n = int(round(seconds / DT))
 
     def loss(theta):
-        p = F._params_of(jr.JRParams(), FREE, theta)
-        x = trace(p, DRIVE, n_steps=n, dt_s=DT, key=jax.random.key(0), every=EVERY, reduce="mean",
-                  checkpoint=checkpoint).records["eeg"].mantissa
+        p = PAR.params(theta)
+        x = jr.trace(p, duration=n * DT * u.second, drive=DRIVE, key=jax.random.key(0),
+                     record=jr.Record(every=EVERY, reduce="mean"), checkpoint=checkpoint).eeg.mantissa
         nperseg = int(round(2.0 / (EVERY * DT)))
         _, psd = welch(x, 1.0 / (EVERY * DT), nperseg=nperseg)
         f = np.fft.rfftfreq(nperseg, EVERY * DT)

@@ -1,7 +1,7 @@
 """jr_jax side by side with the simulators a user would pick instead: workloads W1–W4 (and W5 on a GPU).
 
 Every system gets the same work: the Jansen–Rit equations with A = 3.25 mV, B = 22 mV, a = 100 /s, b = 50 /s,
-C = 135, e0 = 2.5 /s, v0 = 6 mV, r = 0.56 /mV; dt = 0.5 ms; the seed's drive p = 120 Hz + white noise of intensity
+C = 135, e0 = 2.5 /s, v0 = 6 mV, r = 0.56 /mV; dt = 0.5 ms; the brainmass tutorial's drive p = 120 Hz + white noise of intensity
 σ = 30 Hz·√s (a step sees SD σ/√dt), with the random numbers drawn inside the timed call; float32.
 
 * W1: one column, 10 s (20 000 steps), the EEG (y1 − y2) of every step kept.
@@ -11,7 +11,7 @@ C = 135, e0 = 2.5 /s, v0 = 6 mV, r = 0.56 /mV; dt = 0.5 ms; the seed's drive p =
   once here in jax.numpy and applied to each simulator's EEG) with respect to A, B, a, b through 10 s.
 * W4: a 76-region network (jr_jax's example connectome: tract lengths 1.2 × the straight distance, 3 m/s, delays
   up to ~59 ms), the Jansen & Rit 1995 / TVB coupling p_i += G Σ_j K_ij S(y1_j − y2_j)(t − τ_ij) with G = 10, the
-  seed's drive in every column, 10 s, the EEG of every column kept as 2 ms means. The connectome goes to the
+  tutorial's drive in every column, 10 s, the EEG of every column kept as 2 ms means. The connectome goes to the
   peers as arrays (a file written by the parent), so that no peer's process imports jr_jax.
 * W5 (only when a GPU is present): 10^5 and 10^6 sets, 10 s each, features only.
 
@@ -19,14 +19,14 @@ The systems (each runs in its own fresh subprocess: jrnmm switches JAX to 64 bit
 brainstate keeps global settings; a subprocess also gives each its own peak memory):
 
 * ``jr_jax``: ``jr.simulate`` (W1, default RK4; W2 EEG with the 1024 sets as its batch; W4 with ``network=``, RK4
-  and, as a second row, Heun), ``jr.sweep`` (W2 features, W5), ``jax.value_and_grad`` through ``simulate.trace``
+  and, as a second row, Heun), ``jr.sweep`` (W2 features, W5), ``jax.value_and_grad`` through ``jr.trace``
   (W3, checkpointed). Both W2 calls split the batch
   over the CPU's cores; W2 also reports them as one part (``jr_jax one part``) and ``jax.vmap`` of
-  ``simulate.trace`` (``jr_jax vmap(trace)``), what a user who writes the batch with ``vmap`` gets.
+  ``jr.trace`` (``jr_jax vmap(trace)``), what a user who writes the batch with ``vmap`` gets.
 * ``numba``: a plain loop of the same equations and the same RK4 written here, scalar state, ``np.random`` normals
   drawn per step (W2: ``prange`` over the sets on all cores; W4: the delayed rates read by linear interpolation
   at each stage's time, as jr_jax reads them). The reference for how fast this hardware goes.
-* ``brainmass-seed``: brainmass as seed 000 writes it — a new ``JansenRitStep`` (seed 000 calls it
+* ``brainmass-seed``: brainmass as its Jansen–Rit tutorial writes it — a new ``JansenRitStep`` (the tutorial calls it
   ``JansenRitModel``), ``init_all_states`` and ``brainstate.transform.for_loop`` per call, its default integrator
   (``exp_euler``) and its per-step input ``normal(120, 30/√dt)``.
 * ``brainmass-jit``: the same model inside ``brainstate.transform.jit`` (compiled once), with ``method="rk4"``. W4:
@@ -159,7 +159,6 @@ def jr_jax_runs(workload):
     import jax.numpy as jnp
 
     import jr_jax as jr
-    from jr_jax.simulate import trace
 
     drive = jr.drives.white_noise(MU * u.Hz, SIGMA * u.Hz * u.second ** 0.5)
     key = jax.random.key(0)
@@ -167,8 +166,6 @@ def jr_jax_runs(workload):
         return _timed(lambda: _block(jr.simulate(jr.JRParams(), duration=10 * u.second, drive=drive, key=key).eeg),
                       30)
     if workload == "W2":
-        import importlib
-        modules = [importlib.import_module(f"jr_jax.{m}") for m in ("simulate", "sweeps")]
         params = jr.JRParams(A=design()[0] * u.mV, B=design()[1] * u.mV)
 
         def eeg():
@@ -180,18 +177,17 @@ def jr_jax_runs(workload):
 
         out = {"W2 EEG": _timed(eeg, 7), "W2 features": _timed(feats, 7)}
         A, B = (jnp.asarray(x) for x in design())
-        run = jax.jit(jax.vmap(lambda a, b: trace(jr.JRParams(A=a * u.mV, B=b * u.mV), drive, n_steps=4000,
-                                                  dt_s=DT, key=key).records["eeg"].mantissa))
+        run = jax.jit(jax.vmap(lambda a, b: jr.trace(jr.JRParams(A=a * u.mV, B=b * u.mV), duration=2 * u.second,
+                                                     drive=drive, key=key).eeg.mantissa))
         out["W2 EEG|jr_jax vmap(trace)"] = _timed(lambda: _block(run(A, B)), 7)
-        for m in modules:                   # the batch whole, on the one thread XLA gives a call
-            m.cpu_parts = lambda n: 1
+        os.environ[jr.batches.PARTS_ENV] = "1"      # the batch whole, on the one thread XLA gives a call
         out["W2 EEG|jr_jax one part"] = _timed(eeg, 7)
         out["W2 features|jr_jax one part"] = _timed(feats, 7)
         return out
     if workload == "W3":
         def eeg_of(A, B, a, b):
             p = jr.JRParams(A=A * u.mV, B=B * u.mV, a=a * u.Hz, b=b * u.Hz)
-            return trace(p, drive, n_steps=20000, dt_s=DT, key=key).records["eeg"].mantissa
+            return jr.trace(p, duration=10 * u.second, drive=drive, key=key).eeg.mantissa
         return _grad_run(eeg_of)
     if workload == "W4":
         from jr_jax import connectome, network

@@ -1,6 +1,6 @@
 """Sweep throughput: column-steps per second for batches of 1, 1024 and 10^5 parameter sets, features only.
 
-Each set: 2 s at dt = 0.5 ms (4000 steps), no transient, the seed's noisy drive (mean 120 Hz, σ = 30 Hz·√s),
+Each set: 2 s at dt = 0.5 ms (4000 steps), no transient, the brainmass tutorial's noisy drive (mean 120 Hz, σ = 30 Hz·√s),
 common random numbers, default RK4, float32, (A, B) varied. Time after compilation (the first call compiles; the
 reported run is a second call with new values). Run: python benchmarks/sweep_throughput.py [max_sets]
 """

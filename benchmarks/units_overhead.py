@@ -1,11 +1,11 @@
 """Do units cost anything at run time? jr_jax against the same code on bare arrays.
 
-Workload W1 of the benchmark plan: one column, 10 s at dt = 0.5 ms, the seed's noisy drive (mean 120 Hz,
+Workload W1 of the benchmark plan: one column, 10 s at dt = 0.5 ms, the brainmass tutorial's noisy drive (mean 120 Hz,
 σ = 30 Hz·√s), EEG kept every step, float32, the default RK4.
 
 "Bare" is jr_jax's code path transcribed line by line with the units removed (numbers in mV, s, Hz): the same
 sigmoid, firing rates, PSP kernels, RK4 in increment form on the packed 6-vector, the same blocks of steps whose
-random numbers are drawn at once from fold_in(key, step) (jr_jax._rng, jax.random's stream in fused integer
+random numbers are drawn at once from fold_in(key, step) (jr_jax.rng, jax.random's stream in fused integer
 arithmetic), the same NaN check per block. The two must give the same
 EEG. The script reports:
 
@@ -31,11 +31,11 @@ import jax.numpy as jnp
 import numpy as np
 
 import jr_jax as jr
-from jr_jax import _rng
-from jr_jax.integrators import draw_noise, rk4
+from jr_jax import rng as _rng
+from jr_jax.loop import block_windows, run_chunk
 from jr_jax.params import canonical
 from jr_jax.model import STATE_UNITS
-from jr_jax.simulate import _block_windows, _run_chunk
+from jr_jax.solvers import RK4
 
 DT = 0.5e-3
 N = 20000
@@ -76,7 +76,7 @@ def unpack(y):
 
 
 def bare_rk4(s, t, dt, prm, mean, xi):
-    """jr_jax.integrators.rk4 without units (the drive's mean is constant, as in white_noise)."""
+    """jr_jax.solvers.RK4 without units (the drive's mean is constant, as in white_noise)."""
     y = pack(s)
     drive_mean = lambda t: mean  # noqa: E731
     p_mid = drive_mean(t + dt / 2) + xi
@@ -88,7 +88,7 @@ def bare_rk4(s, t, dt, prm, mean, xi):
 
 
 def bare_run(prm, key, dt):
-    gw = _block_windows(N, 1)
+    gw = block_windows(N, 1)
 
     def noise_of(i):
         _, k_white = _rng.split(_rng.fold_in(key, i))
@@ -120,9 +120,9 @@ def step_primitives():
     params = canonical(jr.JRParams(), jnp.float32)
     drive = jr.drives.white_noise(MU * u.Hz, SIGMA * u.Hz * u.second ** 0.5)
     dt = u.Quantity(jnp.float32(DT), unit=u.second)
-    noise = draw_noise("rk4", jax.random.key(0), dt, params, drive)
+    noise = RK4().noise(jax.random.key(0), dt, params, drive)
     state = jr.JRState.zeros(dtype=jnp.float32)
-    unit_aware = jax.make_jaxpr(lambda s, n: rk4(s, 0.0 * u.second, dt, params, drive, n))(state, noise)
+    unit_aware = jax.make_jaxpr(lambda s, n: RK4().step(s, 0.0 * u.second, dt, params, drive, n))(state, noise)
     prm = {f: jnp.float32(u.get_mantissa(getattr(params, f))) for f in FIELDS}
     bare = jax.make_jaxpr(lambda s, x: bare_rk4(s, 0.0, jnp.float32(DT), prm, jnp.float32(MU), x))(
         tuple(jnp.float32(0.0) for _ in range(6)), jnp.float32(0.0))
@@ -149,7 +149,7 @@ def main():
     state = jr.JRState(*(u.Quantity(np.float32(0.0), unit=unit) for unit in STATE_UNITS))
 
     def loop():
-        return _run_chunk(p32, d32, state, key, np.int32(0), DT, method="rk4", n_windows=N, every=1,
+        return run_chunk(p32, d32, state, key, np.int32(0), DT, solver=RK4(), n_windows=N, every=1,
                           variables=("eeg",), reduce="sample", dtype=jnp.float32)[2]["eeg"].mantissa
 
     prm = {f: np.float32(u.get_mantissa(getattr(canonical(params), f))) for f in FIELDS}

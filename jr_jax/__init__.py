@@ -1,16 +1,24 @@
 """jr_jax: a differentiable, unit-aware Jansen–Rit neural mass simulator in JAX."""
 
-from . import analysis, connectome, data, drives, fitting, integrators, model, monitors, network
-from ._units import UnitError
+from . import (analysis, batches, checks, connectome, data, designs, drives, fitting, loop, model, monitors, network,
+               parametrisation, params, plot, progress, regimes, rng, simulation, solvers, spectra, store, sweeps,
+               targets, uncertainty, units)
+from .designs import Design, grid, random_design
+from .fitting import FitResult, fit
 from .model import JRState, eeg, rhs, sigmoid
-from .fitting import FitResult, erp_target, fit, spectrum_target
-from .params import JRParams
 from .network import Network, NetworkState
-from .simulate import Record, RunSpecError, SimulationError, SimulationResult, simulate
-from .sweeps import Design, SweepResult, grid, random_design, sweep
+from .params import JRParams
+from .simulation import (DEFAULT_DT, DEFAULT_METHOD, Record, RunSpecError, SimulationError, SimulationResult, simulate,
+                         trace)
+from .store import CheckpointStore, StoreError
+from .sweeps import SweepResult, sweep
+from .targets import erp_target, spectrum_target
+from .units import UnitError
 
-__all__ = ["Design", "FitResult", "JRParams", "JRState", "Network", "NetworkState", "Record", "RunSpecError",
-           "SimulationError", "SimulationResult", "SweepResult", "UnitError", "analysis", "connectome", "data", "drives",
-           "eeg", "erp_target", "fit", "fitting", "grid", "integrators", "model", "monitors", "network",
-           "random_design", "rhs", "sigmoid", "simulate", "spectrum_target", "sweep"]
+__all__ = ["DEFAULT_DT", "DEFAULT_METHOD", "CheckpointStore", "Design", "FitResult", "JRParams", "JRState", "Network",
+           "NetworkState", "Record", "RunSpecError", "SimulationError", "SimulationResult", "StoreError", "SweepResult",
+           "UnitError", "analysis", "batches", "checks", "connectome", "data", "designs", "drives", "eeg", "erp_target",
+           "fit", "fitting", "grid", "loop", "model", "monitors", "network", "parametrisation", "params", "plot",
+           "progress", "random_design", "regimes", "rhs", "rng", "sigmoid", "simulate", "simulation", "solvers",
+           "spectra", "spectrum_target", "store", "sweep", "sweeps", "targets", "trace", "uncertainty", "units"]
 __version__ = "0.1.0"

@@ -1,4 +1,7 @@
-"""Analysis of Jansen–Rit output and of the model itself: spectra, cycle measures, equilibria, linear stability."""
+"""Analysis of Jansen–Rit output and of the model itself: cycle measures, equilibria, linear stability, bifurcations.
+
+The spectral helpers live in :mod:`jr_jax.spectra` and are importable from here too.
+"""
 
 from __future__ import annotations
 
@@ -9,97 +12,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._units import check_dim
+from .units import check_dim
 from .model import JRState, eeg, firing_rates, rhs, sigmoid
 from .params import JRParams, canonical
-
-ALPHA_BAND = (8.0, 13.0)
-
-
-def _values(x, unit=None):
-    if isinstance(x, u.Quantity):
-        return np.asarray(x.to_decimal(unit) if unit is not None else x.mantissa, dtype=np.float64)
-    return np.asarray(x, dtype=np.float64)
-
-
-# -- spectra ----------------------------------------------------------------------------------------------------
-
-def welch(x, fs, nperseg: int | None = None, overlap: float = 0.5):
-    """One-sided Welch power spectral density (Hann window, constant detrend per segment, density scaling).
-
-    Args:
-      x: 1-D signal (Quantity or array) — the last axis is time; leading axes are kept.
-      fs: sampling rate (Quantity in Hz).
-      nperseg: segment length in samples (default: 2 s of data, at most the whole signal).
-    Returns:
-      (freqs, psd): frequencies in Hz and the PSD in unit(x)²/Hz, as Quantities. Differentiable (jnp).
-    """
-    fs_hz = float(fs.to_decimal(u.Hz)) if isinstance(fs, u.Quantity) else float(fs)
-    unit = x.unit if isinstance(x, u.Quantity) else u.UNITLESS
-    xv = x.mantissa if isinstance(x, u.Quantity) else jnp.asarray(x)
-    n = xv.shape[-1]
-    nperseg = min(n, int(round(2.0 * fs_hz))) if nperseg is None else int(nperseg)
-    if not 2 <= nperseg <= n:
-        raise ValueError(f"welch: nperseg must be between 2 and the signal length {n}; got {nperseg}.")
-    step = max(1, int(round(nperseg * (1 - overlap))))
-    starts = np.arange(0, n - nperseg + 1, step)
-    idx = starts[:, None] + np.arange(nperseg)[None, :]
-    seg = xv[..., idx]                                          # (..., n_seg, nperseg)
-    seg = seg - seg.mean(axis=-1, keepdims=True)
-    win = jnp.asarray(np.hanning(nperseg + 1)[:-1] if nperseg > 1 else np.ones(1), dtype=seg.dtype)  # periodic Hann
-    spec = jnp.abs(jnp.fft.rfft(seg * win, axis=-1)) ** 2 / (fs_hz * jnp.sum(win ** 2))
-    scale = np.full(spec.shape[-1], 2.0)
-    scale[0] = 1.0
-    if nperseg % 2 == 0:
-        scale[-1] = 1.0
-    psd = (spec * scale).mean(axis=-2)
-    freqs = np.fft.rfftfreq(nperseg, 1.0 / fs_hz)
-    return u.Quantity(jnp.asarray(freqs), unit=u.Hz), u.Quantity(psd, unit=unit ** 2 / u.Hz)
-
-
-def band_power(freqs, psd, band):
-    """Integrated power of ``psd`` over ``band`` = (low, high) in Hz (plain numbers or Quantities).
-
-    ``psd`` may have leading axes (one spectrum per set); the result then has them too."""
-    f = _values(freqs, u.Hz)
-    lo, hi = (float(b.to_decimal(u.Hz)) if isinstance(b, u.Quantity) else float(b) for b in band)
-    p = _values(psd)
-    m = (f >= lo) & (f <= hi)
-    out = p[..., m].sum(axis=-1) * (f[1] - f[0])
-    return float(out) if np.ndim(out) == 0 else out
-
-
-def dominant_frequency(freqs, psd, fmin: float = 0.5):
-    """Frequency (Hz) of the PSD maximum above ``fmin``, refined by a parabola through the log-PSD at the peak bin
-    and its neighbours. ``psd`` may have leading axes."""
-    f = _values(freqs, u.Hz)
-    p = _values(psd)
-    m = np.nonzero(f >= fmin)[0]
-    flat = p.reshape(-1, p.shape[-1])
-    k = m[np.argmax(flat[:, m], axis=-1)]
-    inner = (k > 0) & (k < len(f) - 1)
-    kc = np.clip(k, 1, len(f) - 2)
-    rows = np.arange(flat.shape[0])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a, b, c = (np.log(flat[rows, kc + d] + 1e-300) for d in (-1, 0, 1))
-        denom = a - 2 * b + c
-        shift = np.where(inner & (denom != 0), 0.5 * (a - c) / denom, 0.0)
-    out = (f[k] + shift * (f[1] - f[0])).reshape(p.shape[:-1])
-    return float(out) if out.ndim == 0 else out
-
-
-def peak_share(freqs, psd, f_peak, half_width: float = 1.0):
-    """Fraction of the power above 0.5 Hz that lies within ±half_width Hz of ``f_peak`` (1 for a pure rhythm, small
-    for a broadband signal). ``psd`` and ``f_peak`` may have matching leading axes."""
-    f = _values(freqs, u.Hz)
-    p = _values(psd)
-    df = f[1] - f[0]
-    fp = np.asarray(f_peak, dtype=np.float64)[..., None]
-    near = (np.abs(f - fp) <= half_width) & (f >= 0.5)
-    total = p[..., f >= 0.5].sum(axis=-1) * df
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = (p * near).sum(axis=-1) * df / total
-    return float(out) if np.ndim(out) == 0 else out
+# the spectral helpers stay importable from here (jr_jax.analysis.welch, ...)
+from .spectra import ALPHA_BAND, band_power, dominant_frequency, float_values, peak_share, welch  # noqa: F401
+from .designs import grid
+from .sweeps import sweep
 
 
 class CycleStats(NamedTuple):
@@ -142,9 +61,9 @@ def cycle_stats(x, dt, dx=None) -> CycleStats:
     midrange (max+min)/2), crossings located by linear interpolation. Returns frequency 0 for a trace without
     at least two crossings (a fixed point).
     """
-    xv = _values(x)
+    xv = float_values(x)
     dt_s = float(dt.to_decimal(u.second)) if isinstance(dt, u.Quantity) else float(dt)
-    lo, hi = _extremes(xv, None if dx is None else _values(dx), dt_s)
+    lo, hi = _extremes(xv, None if dx is None else float_values(dx), dt_s)
     mid = 0.5 * (lo + hi)
     s = xv - mid
     up = np.nonzero((s[:-1] < 0) & (s[1:] >= 0))[0]
@@ -165,8 +84,8 @@ class TraceSummary(NamedTuple):
 def summarize(eeg, fs, nperseg: int | None = None) -> TraceSummary:
     """The numbers of the regime table for one EEG trace (Quantity in mV)."""
     freqs, psd = welch(eeg, fs, nperseg)
-    total = band_power(freqs, psd, (0.5, float(_values(freqs)[-1])))
-    x = _values(eeg, u.mV)
+    total = band_power(freqs, psd, (0.5, float(float_values(freqs)[-1])))
+    x = float_values(eeg, u.mV)
     return TraceSummary(dominant_frequency(freqs, psd), float(x.mean()), float(x.std()), float(x.max() - x.min()),
                         band_power(freqs, psd, ALPHA_BAND) / total if total > 0 else float("nan"))
 
@@ -379,8 +298,6 @@ def limit_cycle_extrema(params: JRParams, p_values, *, duration=4.0 * u.second, 
     (the oscillating branches of the bifurcation diagram). Returns a dict: ``p`` and, per initial state, ``min`` and
     ``max`` arrays in mV. ``"rest"`` starts from zero, ``"high"`` from the highest rest state at that p (different
     where the model is bistable)."""
-    from .sweeps import grid, sweep
-
     results = {"p": p_values}
     for name in initial_states:
         if name not in ("rest", "high"):

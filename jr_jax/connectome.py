@@ -14,7 +14,7 @@ import zipfile
 import brainunit as u
 import numpy as np
 
-from ._units import check_dim
+from .units import check_dim
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

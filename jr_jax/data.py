@@ -14,7 +14,7 @@ import math
 import brainunit as u
 import numpy as np
 
-from ._units import check_dim
+from .units import check_dim
 
 
 def _finite_1d(name: str, values, min_len: int = 2) -> np.ndarray:

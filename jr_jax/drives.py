@@ -21,8 +21,8 @@ import brainunit as u
 import jax
 import jax.numpy as jnp
 
-from . import _rng
-from ._units import check_dim, check_range
+from . import rng
+from .units import check_dim, check_range
 
 _SQRT_S = u.second ** 0.5
 SIGMA_UNIT = u.Hz * _SQRT_S
@@ -109,7 +109,7 @@ class Uniform(Drive):
 
     def step_noise(self, key, dt):
         half = (self.high - self.low) / 2
-        return half * _rng.uniform(key, (), minval=-1.0, maxval=1.0)
+        return half * rng.uniform(key, (), minval=-1.0, maxval=1.0)
 
 
 @_pytree
@@ -168,7 +168,7 @@ class Chirp(Drive):
 
 class Table(NamedTuple):
     """Samples along time held by a drive (a Quantity): data of the drive, never one value per parameter set, so a
-    batch (:mod:`jr_jax._batch`) shares it whatever its length."""
+    batch (:mod:`jr_jax.batches`) shares it whatever its length."""
 
     samples: u.Quantity
 
@@ -213,7 +213,7 @@ class Sum(Drive):
         parts = [d for d in self.terms if d.has_step_noise]
         if not parts:
             return None
-        keys = _rng.split(key, len(parts))
+        keys = rng.split(key, len(parts))
         total = parts[0].step_noise(keys[0], dt)
         for k, d in zip(keys[1:], parts[1:]):
             total = total + d.step_noise(k, dt)

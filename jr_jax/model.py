@@ -66,7 +66,7 @@ def firing_rates(state: JRState, params: JRParams, p, q=None):
     """The three firing rates (Hz) that drive the pyramidal, excitatory and inhibitory PSP kernels.
 
     ``p`` is the external pulse density onto the excitatory interneurons (Hz); ``q`` (Hz, optional) an extra pulse
-    density onto the pyramidal kernel (the seed's network coupling, see :mod:`jr_jax.network`).
+    density onto the pyramidal kernel (the pyramidal network coupling, see :mod:`jr_jax.network`).
     """
     to_pyr = sigmoid(state.y1 - state.y2, params)
     if q is not None:

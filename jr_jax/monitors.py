@@ -28,8 +28,8 @@ import brainunit as u
 import jax.numpy as jnp
 import numpy as np
 
-from ._units import check_dim, fmt_seconds
-from .analysis import ALPHA_BAND, band_power, dominant_frequency, peak_share, welch
+from .units import check_dim, fmt_seconds
+from .spectra import ALPHA_BAND, band_power, dominant_frequency, peak_share, welch
 
 DEFAULT_BANDS = (("delta", 1.0, 4.0), ("theta", 4.0, 8.0), ("alpha", 8.0, 13.0), ("beta", 13.0, 30.0),
                  ("gamma", 30.0, 80.0))

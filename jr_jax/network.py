@@ -1,19 +1,19 @@
 """Networks of Jansen–Rit columns: connectome coupling with conduction delays, field feedback, EEG lead field.
 
 A :class:`Network` is a pytree (weights, delays, coupling scale, speed, field and lead field are leaves, so ``grad``
-and ``vmap`` go through them) that :func:`jr_jax.simulate` and :func:`jr_jax.simulate.trace` take as
+and ``vmap`` go through them) that :func:`jr_jax.simulate` and :func:`jr_jax.trace` take as
 ``network=``. The columns are the one model (:func:`jr_jax.model.rhs`) with a column axis; every integrator stage
-adds the network's input to p (and, for the seed's rule, to the pyramidal kernel).
+adds the network's input to p (and, for the pyramidal rule, to the pyramidal kernel).
 
 Coupling rules (``rule=``), K = weights (row i receives from column j), G = the global coupling scale:
 
 * ``"afferent"`` (Jansen & Rit 1995, The Virtual Brain): p_i += G Σ_j K_ij S(y1_j − y2_j)(t − τ_ij), an afferent pulse
   density (Hz) onto the excitatory interneurons of column i.
-* ``"pyramidal"`` (seed 001): y0_i'' = A a [S(y1_i − y2_i) + G Σ_j K_ij S(y0_j(t − τ_ij))] − 2a y0_i' − a² y0_i.
+* ``"pyramidal"`` (the Jansen–Rit reference summary): y0_i'' = A a [S(y1_i − y2_i) + G Σ_j K_ij S(y0_j(t − τ_ij))] − 2a y0_i' − a² y0_i.
   The seed writes the sum added to y0'' itself; a pulse density (Hz) cannot be added to an acceleration (mV/s²), so
-  it enters the pyramidal kernel like S(y1 − y2): the seed's K_ij is A·a·G·K_ij here (units mV/s).
+  it enters the pyramidal kernel like S(y1 − y2): the summary's K_ij is A·a·G·K_ij here (units mV/s).
 
-Field feedback (seed 001, ψ): ψ_i = Σ_j F_ij S(y1_j − y2_j)(t), instantaneous, with F from the centres' distances
+Field feedback (the Jansen–Rit reference summary's ψ): ψ_i = Σ_j F_ij S(y1_j − y2_j)(t), instantaneous, with F from the centres' distances
 (:func:`field_kernel`), adds β ψ_i (Hz) to p_i.
 
 Delays: the presynaptic rates of the last ⌈max_delay / dt⌉ + 2 steps are kept in a ring buffer in the scan carry.
@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._units import check_dim, check_range, is_concrete
+from .units import check_dim, check_range, is_concrete
 from .connectome import Connectome
 from .model import JRState, eeg, sigmoid
 from .params import FIELD_NAMES
@@ -97,7 +97,7 @@ class Network:
         """Rows of the ring buffer for a step dt: ⌈max_delay / dt⌉ + 2."""
         return int(math.ceil(self.max_delay_s / dt_s - 1e-9)) + 2
 
-    # -- the pieces the scan calls (see jr_jax.simulate._run_chunk) ------------------------------------------
+    # -- the pieces the loop calls (see jr_jax.loop.Coupled) ------------------------------------------
 
     def presynaptic(self, state: JRState, params) -> jax.Array:
         """The rate (Hz, mantissa) each column sends: S(y1 − y2), or S(y0) for the pyramidal rule."""
@@ -115,7 +115,7 @@ class Network:
         """Store the rate of ``state`` (the state at global step ``step``)."""
         return history.at[step % history.shape[0]].set(self.presynaptic(state, params).astype(history.dtype))
 
-    def prepare(self, dt_s, n_buf: int, dtype, stages=(0.0, 0.5, 1.0)) -> dict:
+    def prepare(self, dt_s, n_buf: int, dtype, stages) -> dict:
         """Per-run constants of the delayed read (traceable; computed once, outside the loop).
 
         With d_ij = τ_ij / dt steps and l_ij = ⌊−d_ij⌋, a stage at c·dt after the step's start reads column j at
@@ -220,7 +220,7 @@ def network(connectome: Connectome, *, coupling=1.0, speed=DEFAULT_SPEED, delays
       coupling: the global scale G (dimensionless).
       speed: conduction speed (default 3 m/s); delays are ``lengths / speed``.
       delays: (N, N) delays (Quantity in s) instead of lengths and speed; 0 = instantaneous.
-      rule: ``"afferent"`` (Jansen & Rit 1995 / TVB) or ``"pyramidal"`` (seed 001); see the module docstring.
+      rule: ``"afferent"`` (Jansen & Rit 1995 / TVB) or ``"pyramidal"`` (the Jansen–Rit reference summary); see the module docstring.
       field: (N, N) kernel F of the field ψ (e.g. :func:`field_kernel`); ``field_gain`` is β.
       lead_field: (M, N) lead field L: sensor EEG = L · (y1 − y2) (see :meth:`Network.sensors`).
       max_delay: the longest delay the ring buffer holds (default: the longest delay of a connected pair). Set it

@@ -8,12 +8,11 @@ from typing import Any
 import brainunit as u
 import jax
 
-from ._units import check_dim, check_range
+from .units import check_dim, check_range
 
 Quantity = u.Quantity
 
-# name: (unit, example, lower bound, lower bound inclusive, meaning)
-_FIELDS: dict[str, tuple[u.Unit, str, float | None, bool, str]] = {
+FIELDS: dict[str, tuple[u.Unit, str, float | None, bool, str]] = {
     "A": (u.mV, "3.25 * u.mV", 0.0, True, "excitatory PSP amplitude"),
     "B": (u.mV, "22. * u.mV", 0.0, True, "inhibitory PSP amplitude"),
     "a": (u.Hz, "100. * u.Hz", 0.0, False, "inverse excitatory time constant"),
@@ -27,6 +26,8 @@ _FIELDS: dict[str, tuple[u.Unit, str, float | None, bool, str]] = {
     "v0": (u.mV, "6. * u.mV", None, True, "potential at half-maximal firing"),
     "r": (u.mV ** -1, "0.56 / u.mV", 0.0, False, "steepness of the sigmoid"),
 }
+"""Every JRParams field: ``name: (canonical unit, example, lower bound or None, lower bound inclusive, meaning)``.
+The constructor checks values against it; fitting reads the units and the bounds."""
 
 _DEFAULTS: dict[str, Any] = {
     "A": 3.25 * u.mV,
@@ -43,10 +44,10 @@ _DEFAULTS: dict[str, Any] = {
     "r": 0.56 / u.mV,
 }
 
-FIELD_NAMES = tuple(_FIELDS)
-CANONICAL_UNITS = {name: spec[0] for name, spec in _FIELDS.items()}
+FIELD_NAMES = tuple(FIELDS)
+CANONICAL_UNITS = {name: spec[0] for name, spec in FIELDS.items()}
 
-# Seed 000 (brainmass) names -> ours.
+# the brainmass Jansen–Rit tutorial's names -> ours
 _BRAINMASS_NAMES = {"Ae": "A", "Ai": "B", "be": "a", "bi": "b", "a1": "c1", "a2": "c2", "a3": "c3", "a4": "c4"}
 
 
@@ -60,8 +61,8 @@ class JRParams:
 
     Any field may be an array (for batches or per-column values); values are checked on construction when they
     are concrete: a wrong unit raises :class:`jr_jax.UnitError`, a non-finite or out-of-range value ``ValueError``.
-    Use :meth:`replace` to change fields and :meth:`from_brainmass` to carry over the names of seed 000
-    (``Ae, Ai, be, bi, a1..a4, s_max``).
+    Use :meth:`replace` to change fields and :meth:`from_brainmass` to carry over the names of the brainmass
+    Jansen–Rit tutorial (``Ae, Ai, be, bi, a1..a4, s_max``).
     """
 
     A: Quantity
@@ -78,14 +79,14 @@ class JRParams:
     r: Quantity
 
     def __init__(self, **kwargs):
-        unknown = set(kwargs) - set(_FIELDS)
+        unknown = set(kwargs) - set(FIELDS)
         if unknown:
             hint = ""
             bm = [k for k in unknown if k in _BRAINMASS_NAMES or k == "s_max"]
             if bm:
                 hint = " These are brainmass names: use JRParams.from_brainmass(...)."
-            raise TypeError(f"JRParams got unknown field(s) {sorted(unknown)}; known fields are {list(_FIELDS)}.{hint}")
-        for name, (unit, example, low, low_incl, _) in _FIELDS.items():
+            raise TypeError(f"JRParams got unknown field(s) {sorted(unknown)}; known fields are {list(FIELDS)}.{hint}")
+        for name, (unit, example, low, low_incl, _) in FIELDS.items():
             value = kwargs.get(name, _DEFAULTS[name])
             if value is not _DEFAULTS[name]:        # the defaults are valid: checking them cost most of a call
                 check_dim(f"JRParams.{name}", value, unit, example)
@@ -132,7 +133,7 @@ class JRParams:
 
     @classmethod
     def from_brainmass(cls, **kwargs) -> "JRParams":
-        """Build from brainmass ``JansenRitModel`` names (seed 000).
+        """Build from the names of brainmass's ``JansenRitModel`` (its Jansen–Rit tutorial).
 
         ``Ae→A, Ai→B, be→a, bi→b, a1..a4→c1..c4``, ``s_max→2·e0``; brainmass's ``r`` is a plain number per mV and
         is accepted either plain (0.56) or as a Quantity in 1/mV. Our own field names are accepted too.

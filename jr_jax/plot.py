@@ -1,11 +1,13 @@
-"""Matplotlib figures (the seed's four panels y0, y1, y2, EEG, plus the spectrum)."""
+"""Matplotlib figures: the four panels y0, y1, y2, EEG of the brainmass Jansen–Rit tutorial plus the spectrum, the
+bifurcation diagram and sweep maps."""
 
 from __future__ import annotations
 
 import brainunit as u
 import numpy as np
 
-from .analysis import welch
+from .analysis import REGIME_LABELS, label_regimes
+from .spectra import welch
 
 
 def regime_figure(result, title: str = "", fmax: float = 40.0):
@@ -69,8 +71,6 @@ def regime_map(result, x: str, y: str, feature: str | None = None, ax=None):
     (:func:`jr_jax.analysis.label_regimes`) when ``feature`` is None, else that scalar feature. Returns the axes."""
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
-
-    from .analysis import REGIME_LABELS, label_regimes
 
     names = list(result.design.axes)
     if sorted((x, y)) != sorted(names) or len(names) != 2:

@@ -10,11 +10,7 @@ result is exactly that of a single simulation; ``keys="independent"`` gives set 
 from __future__ import annotations
 
 import dataclasses
-import sys
-import time as _time
 from functools import partial
-from pathlib import Path
-from typing import NamedTuple
 
 import brainunit as u
 import jax
@@ -23,13 +19,16 @@ import numpy as np
 
 from . import drives as _drives
 from . import monitors
-from ._batch import batch_size, cpu_parts, initial_states, join, map_sets, split_runs, take
-from ._store import atomic_savez, digest, open_spec_dir, stored_spec
-from ._units import check_dim
-from .integrators import get_method
+from .batches import batch_size, cpu_parts, initial_states, join, map_sets, split_runs, take
+from .checks import run_settings, whole_steps
+from .designs import Design
+from .loop import run_chunk
 from .model import JRState
 from .params import CANONICAL_UNITS, FIELD_NAMES, JRParams
-from .simulate import DEFAULT_DT, DEFAULT_METHOD, _n_steps, _run_chunk, run_settings
+from .progress import Progress
+from .simulation import DEFAULT_DT, DEFAULT_METHOD
+from .solvers import Solver, solver as get_solver
+from .store import CheckpointStore, digest, stored_spec
 
 SPEC_VERSION = 1
 
@@ -38,114 +37,12 @@ class SweepSpecError(ValueError):
     """A resume directory holds a sweep with a different specification."""
 
 
-# -- designs ----------------------------------------------------------------------------------------------------
-
-class Design(NamedTuple):
-    """Parameter sets to sweep: ``params`` and ``drive`` whose fields are scalars (shared) or arrays of one length
-    (one value per set); ``axes`` the swept values (per grid axis, or per set for a random design); ``shape`` the
-    grid's shape (``(n,)`` for a random design)."""
-
-    params: JRParams
-    drive: _drives.Drive
-    axes: dict
-    shape: tuple
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape))
-
-    def take(self, index) -> "Design":
-        """The sets at ``index`` as a flat design, e.g. ``design.take(np.arange(rank, design.size, n_ranks))`` for
-        one process's share of a sweep split over hosts."""
-        n = self.size
-        keep = np.arange(n)[index]
-
-        def sl(x):
-            return x[keep] if np.ndim(x) == 1 and np.shape(x)[0] == n else x
-
-        axes = {k: (v[keep] if np.shape(u.get_mantissa(v)) == (n,) else v) for k, v in self.axes.items()}
-        return Design(jax.tree.map(sl, self.params), jax.tree.map(sl, self.drive), axes, (len(keep),))
-
-
-_P_FIELD = {_drives.Constant: "value", _drives.WhiteNoise: "mu"}
-
-
-def _assign(params: JRParams, drive, name: str, values):
-    """Set the swept quantity ``name`` (a JRParams field, or ``p`` = the drive's mean) to ``values``."""
-    if name == "p":
-        field = _P_FIELD.get(type(drive))
-        if field is None:
-            raise ValueError(f"the axis 'p' sets the mean input of a constant or white-noise drive; the drive is "
-                             f"{type(drive).__name__}. Build the drives yourself and pass them to sweep().")
-        check_dim("axis p", values, u.Hz, "np.linspace(50, 350, 64) * u.Hz")
-        return params, dataclasses.replace(drive, **{field: values})
-    if name not in FIELD_NAMES:
-        raise ValueError(f"unknown sweep axis {name!r}: use a JRParams field {list(FIELD_NAMES)} or 'p'.")
-    return params.replace(**{name: values}), drive
-
-
-def _axis_values(name, values):
-    q = values if isinstance(values, u.Quantity) else u.Quantity(np.asarray(values, dtype=np.float64))
-    if np.ndim(q.mantissa) != 1 or np.size(q.mantissa) == 0:
-        raise ValueError(f"axis {name!r} needs a non-empty 1-D array of values; got shape {np.shape(q.mantissa)}.")
-    return q
-
-
-def grid(*, base: JRParams | None = None, drive=None, **axes) -> Design:
-    """The cartesian product of the given axes, e.g. ``grid(A=np.linspace(2, 10, 64) * u.mV, B=...)``.
-
-    Axis names are JRParams fields or ``p`` (the mean of a constant or white-noise drive; default drive
-    ``constant(220 Hz)``). The first axis varies slowest (``result.grid(name)`` has shape ``(len(ax1), len(ax2), …)``).
-    """
-    if not axes:
-        raise ValueError("grid() needs at least one axis, e.g. grid(B=np.linspace(10, 60, 32) * u.mV).")
-    params = JRParams() if base is None else base
-    drive = _drives.constant(220.0 * u.Hz) if drive is None else drive
-    vals = {name: _axis_values(name, v) for name, v in axes.items()}
-    shape = tuple(len(v.mantissa) for v in vals.values())
-    mesh = np.meshgrid(*[np.asarray(v.mantissa) for v in vals.values()], indexing="ij")
-    for (name, v), m in zip(vals.items(), mesh):
-        params, drive = _assign(params, drive, name, u.Quantity(m.ravel(), unit=v.unit))
-    return Design(params, drive, vals, shape)
-
-
-def random_design(n: int, *, key, base: JRParams | None = None, drive=None, log=(), **bounds) -> Design:
-    """``n`` sets drawn uniformly (or log-uniformly for the names in ``log``) within ``bounds``, e.g.
-    ``random_design(1000, key=jax.random.key(0), A=(2 * u.mV, 10 * u.mV), a=(50 * u.Hz, 200 * u.Hz), log=("a",))``."""
-    if int(n) < 1:
-        raise ValueError(f"random_design needs n >= 1 sets; got {n}.")
-    params = JRParams() if base is None else base
-    drive = _drives.constant(220.0 * u.Hz) if drive is None else drive
-    unknown = set(log) - set(bounds)
-    if unknown:
-        raise ValueError(f"log names {sorted(unknown)} have no bounds.")
-    axes = {}
-    for i, (name, (lo, hi)) in enumerate(bounds.items()):
-        unit = lo.unit if isinstance(lo, u.Quantity) else u.UNITLESS
-        lo_v = float(u.Quantity(lo).to_decimal(unit))
-        hi_v = float(u.Quantity(hi).to_decimal(unit))
-        if not lo_v < hi_v:
-            raise ValueError(f"bounds for {name!r} must be (low, high) with low < high; got ({lo}, {hi}).")
-        z = np.asarray(jax.random.uniform(jax.random.fold_in(key, i), (int(n),), dtype=jnp.float32), np.float64)
-        if name in log:
-            if lo_v <= 0:
-                raise ValueError(f"log-uniform {name!r} needs positive bounds; got ({lo}, {hi}).")
-            v = np.exp(np.log(lo_v) + z * (np.log(hi_v) - np.log(lo_v)))
-        else:
-            v = lo_v + z * (hi_v - lo_v)
-        axes[name] = u.Quantity(v, unit=unit)
-        params, drive = _assign(params, drive, name, axes[name])
-    return Design(params, drive, axes, (int(n),))
-
-
 # -- batching helpers -------------------------------------------------------------------------------------------
 
-def _canonical_leaves(params: JRParams, drive, dtype):
+def canonical_leaves(params: JRParams, drive, dtype):
     """(params, drive) with every field in canonical units as a NumPy array: one value per set where the design
-    varies it, a scalar where every set shares it. Shared values stay scalars in the compiled chunk: broadcast to
-    one per set, the products of parameters that XLA hoists out of the loop became per-set arrays that every step
-    read (67 in the loop body of a 4096-set chunk instead of 9; W2's features took 41–43 ms instead of 37–39 ms,
-    bit-identical)."""
+    varies it, a scalar where every set shares it. Shared values stay scalars so that the products of parameters
+    XLA hoists out of the loop stay scalars too, instead of per-set arrays that every step reads."""
     fields = {}
     for name in FIELD_NAMES:
         v = getattr(params, name)
@@ -159,18 +56,18 @@ def _canonical_leaves(params: JRParams, drive, dtype):
 
 # -- the compiled chunk -----------------------------------------------------------------------------------------
 
-@partial(jax.jit, static_argnames=("method", "n_tr", "every", "seg_len", "n_seg", "keep", "fs_hz", "independent",
+@partial(jax.jit, static_argnames=("solver", "n_tr", "every", "seg_len", "n_seg", "keep", "fs_hz", "independent",
                                    "dtype"))
-def _sweep_chunk(params, drive, state, index, key, dt_s, *, method, n_tr, every, seg_len, n_seg, keep, fs_hz,
+def sweep_chunk(params, drive, state, index, key, dt_s, *, solver, n_tr, every, seg_len, n_seg, keep, fs_hz,
                  independent, dtype):
-    """Run the sets of one chunk (leading axis of every leaf; they run as the loop's trailing set axis) and
-    accumulate their features."""
+    """Run the sets of one chunk (the leading axis of every per-set leaf; they run as the loop's trailing set axis)
+    and accumulate their features: ``(accumulators, diverged)``. A documented internal of :func:`sweep`."""
     n = index.shape[0]
     keys = jax.vmap(jax.random.fold_in, (None, 0))(key, index) if independent else key
 
     def run(state, step0, n_windows, ev, variables):
-        return _run_chunk(params, drive, state, keys, step0, dt_s, method=method, n_windows=n_windows, every=ev,
-                          variables=variables, reduce="mean", dtype=dtype)
+        return run_chunk(params, drive, state, keys, step0, dt_s, solver=solver, n_windows=n_windows, every=ev,
+                         variables=variables, reduce="mean", dtype=dtype)
 
     bad = jnp.zeros((n,), bool)
     if n_tr:
@@ -226,27 +123,6 @@ def _feature_units(features: monitors.Features) -> dict:
     return units
 
 
-# -- resume directory -------------------------------------------------------------------------------------------
-
-class _Bar:
-    def __init__(self, n_chunks, n_sets, enabled):
-        self.n_chunks, self.n_sets, self.enabled = n_chunks, n_sets, enabled
-        self.t0, self.sets = _time.perf_counter(), 0
-
-    def update(self, done, new_sets):
-        if not self.enabled:
-            return
-        self.sets += new_sets
-        el = _time.perf_counter() - self.t0
-        frac = done / self.n_chunks
-        bar = "#" * int(30 * frac) + "." * (30 - int(30 * frac))
-        rate = self.sets / el if el > 0 else float("inf")
-        sys.stderr.write(f"\rsweep [{bar}] {done}/{self.n_chunks} chunks, {rate:.4g} sets/s")
-        if done >= self.n_chunks:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-
 # -- chunk size -------------------------------------------------------------------------------------------------
 
 CPU_CHUNK = 4096
@@ -265,7 +141,7 @@ PROBE_SETS = 256
 multiple of it."""
 
 
-def _free_device_bytes() -> int | None:
+def free_device_bytes() -> int | None:
     """The free memory of the fullest local device (its allocator's limit less what is in use), or None where the
     backend does not report one (a CPU)."""
     free = []
@@ -292,9 +168,103 @@ def chunk_for_memory(bytes_per_set: float, free_bytes: float, n_devices: int = 1
 
 # -- the sweep --------------------------------------------------------------------------------------------------
 
-def sweep(design, *, duration, dt=DEFAULT_DT, drive=None, method: str = DEFAULT_METHOD, key=None,
+def _design_of(design, drive):
+    """(params, drive, Design or None) from a Design or a batched JRParams."""
+    if isinstance(design, Design):
+        if drive is not None:
+            raise ValueError("pass the drive inside the Design (grid(..., drive=...)), not also to sweep().")
+        return design.params, design.drive, design
+    if isinstance(design, JRParams):
+        drive = _drives.constant(220.0 * u.Hz) if drive is None else drive
+        if not isinstance(drive, _drives.Drive):
+            raise TypeError(f"drive must be built with jr_jax.drives; got {drive!r}.")
+        return design, drive, None
+    raise TypeError(f"design must be a jr_jax.Design or a JRParams; got {type(design).__name__}.")
+
+
+@dataclasses.dataclass
+class _Chunks:
+    """The compiled chunk of one sweep and its inputs: ``run(idx)`` computes the features of the sets ``idx``,
+    split over the CPU's cores or sharded over the devices."""
+
+    params: JRParams
+    drive: _drives.Drive
+    state: JRState
+    n: int
+    key: jax.Array
+    dt_s: float
+    static: dict
+
+    def args(self, idx):
+        return (take(self.params, idx, self.n), take(self.drive, idx, self.n), take(self.state, idx, self.n),
+                np.asarray(idx, np.int32))
+
+    def bytes_per_set(self) -> float:
+        """XLA's accounting of a probe chunk's buffers, per set."""
+        m = min(self.n, PROBE_SETS)
+        mem = sweep_chunk.lower(*self.args(np.arange(m)), self.key, self.dt_s, **self.static).compile()
+        mem = mem.memory_analysis()
+        return (mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes) / m
+
+    def run(self, idx, n_real: int):
+        n_dev = jax.device_count()
+        if n_dev > 1:     # the sets' values split over the devices, shared values on each
+            mesh = jax.sharding.Mesh(np.array(jax.devices()), ("sets",))
+            spread = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("sets"))
+            whole = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+
+        def part(sub):
+            args = self.args(idx[sub])
+            if n_dev > 1:
+                args = jax.tree.map(lambda x: jax.device_put(x, spread if np.ndim(x) else whole), args)
+            return sweep_chunk(*args, self.key, self.dt_s, **self.static)
+
+        return join(split_runs(part, len(idx), cpu_parts(len(idx))), n_real)
+
+
+def _chunk_size(chunk_size, out_dir, chunks: _Chunks) -> int:
+    """Sets per chunk: the one stored in a resumed folder, the one given, or sized to the device's memory."""
+    if chunk_size is not None:
+        if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+            raise ValueError(f"chunk_size must be a positive number of sets; got {chunk_size!r}.")
+        size = int(chunk_size)
+    else:
+        stored = stored_spec(out_dir)
+        if stored is not None and "chunk_size" in stored:       # a resumed sweep keeps its chunks
+            size = int(stored["chunk_size"])
+        else:
+            free = free_device_bytes()
+            size = CPU_CHUNK if free is None else chunk_for_memory(chunks.bytes_per_set(), free, jax.device_count())
+    n_dev = jax.device_count()
+    return -(-min(size, chunks.n) // n_dev) * n_dev
+
+
+class _Table:
+    """The features of all sets, filled chunk by chunk (NaN, and ``computed`` False, where not computed)."""
+
+    def __init__(self, n: int, units: dict, keep: int):
+        self.n, self.units, self.keep = n, units, keep
+        self.names = list(units) + ["diverged"]
+        self.columns = {}
+        self.computed = np.zeros(n, bool)
+
+    def put(self, lo: int, hi: int, part: dict):
+        for k in self.names:
+            if k not in self.columns:
+                fill = False if k == "diverged" else np.nan
+                self.columns[k] = np.full((self.n,) + part[k].shape[1:], fill, dtype=part[k].dtype)
+            self.columns[k][lo:hi] = part[k]
+        self.computed[lo:hi] = True
+
+    def features(self) -> dict:
+        cols = self.columns or {k: np.full((self.n, self.keep) if k == "psd" else (self.n,), np.nan)
+                                for k in self.names} | {"diverged": np.zeros(self.n, bool)}
+        return {k: (u.Quantity(cols[k], unit=self.units[k]) if k in self.units else cols[k]) for k in self.names}
+
+
+def sweep(design, *, duration, dt=DEFAULT_DT, drive=None, method: str | Solver = DEFAULT_METHOD, key=None,
           keys: str = "common", transient=1.0 * u.second, features: monitors.Features | None = None,
-          initial_state: JRState | None = None, chunk_size: int | None = None, out_dir=None, progress: bool = False,
+          initial_state: JRState | None = None, chunk_size: int | None = None, out_dir=None, progress=False,
           dtype=None, max_chunks: int | None = None) -> SweepResult:
     """Simulate every parameter set of ``design`` and return its features.
 
@@ -312,124 +282,65 @@ def sweep(design, *, duration, dt=DEFAULT_DT, drive=None, method: str = DEFAULT_
         own accounting of a 256-set probe, scaled) takes at most half of the free memory, in multiples of 256
         per device, at most 2^20 per device; on a CPU 4096 (``CPU_CHUNK``). A resumed sweep keeps the chunk
         size stored in ``out_dir``.
-      out_dir: directory for a resumable sweep: the specification and each finished chunk are written there; a
-        second call with the same specification loads what is done and computes the rest; a different
+      out_dir: a checkpoint folder (:mod:`jr_jax.store`): the specification and each finished chunk are written
+        there; a second call with the same specification loads what is done and computes the rest; a different
         specification raises :class:`SweepSpecError` and overwrites nothing.
-      progress: progress bar (chunks, sets per second) on stderr.
+      progress: True for a progress bar (sets) on stderr, or any tqdm-compatible object.
       max_chunks: compute at most this many new chunks in this call (for time-sliced jobs; needs ``out_dir``).
     """
-    if isinstance(design, Design):
-        if drive is not None:
-            raise ValueError("pass the drive inside the Design (grid(..., drive=...)), not also to sweep().")
-        params, drive, the_design = design.params, design.drive, design
-    elif isinstance(design, JRParams):
-        params = design
-        drive = _drives.constant(220.0 * u.Hz) if drive is None else drive
-        the_design = None
-    else:
-        raise TypeError(f"design must be a jr_jax.Design or a JRParams; got {type(design).__name__}.")
-    if not isinstance(drive, _drives.Drive):
-        raise TypeError(f"drive must be built with jr_jax.drives; got {drive!r}.")
+    params, drive, the_design = _design_of(design, drive)
     if keys not in ("common", "independent"):
         raise ValueError(f"keys must be 'common' or 'independent'; got {keys!r}.")
     features = monitors.Features() if features is None else features
     if not isinstance(features, monitors.Features):
         raise TypeError(f"features must be a jr_jax.monitors.Features; got {type(features).__name__}.")
-    method = get_method(method).name
+    if max_chunks is not None:
+        if out_dir is None:
+            raise ValueError("max_chunks needs out_dir, where the finished chunks are kept for the next call.")
+        if not isinstance(max_chunks, (int, np.integer)) or max_chunks < 1:
+            raise ValueError(f"max_chunks must be a positive whole number of chunks; got {max_chunks!r}.")
+    solver = get_solver(method)
     n = batch_size(params, drive)
-    if the_design is None:
-        the_design = Design(params, drive, {}, (n,))
+    the_design = Design(params, drive, {}, (n,)) if the_design is None else the_design
     dt_s, dur_s, tr_s, dtype, key = run_settings(duration, dt, transient, dtype, drive, key)
     every, seg_len, n_seg = features.layout(dt_s, dur_s)
-    n_tr = _n_steps("transient", tr_s, dt_s)
-    if max_chunks is not None and out_dir is None:
-        raise ValueError("max_chunks needs out_dir, where the finished chunks are kept for the next call.")
-
-    if chunk_size is not None and (not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1):
-        raise ValueError(f"chunk_size must be a positive number of sets; got {chunk_size!r}.")
     fs_hz = 1.0 / (every * dt_s)
-    freqs_all = np.fft.rfftfreq(seg_len, 1.0 / fs_hz)
     keep = monitors.n_freq(seg_len, fs_hz, float(features.fmax.to_decimal(u.Hz)))
-    freqs = freqs_all[:keep]
-
-    cparams, cdrive = _canonical_leaves(params, drive, np.dtype(dtype))
-    cstate = initial_states(initial_state, n, np.dtype(dtype))
-    static = dict(method=method, n_tr=n_tr, every=every, seg_len=seg_len, n_seg=n_seg, keep=keep, fs_hz=fs_hz,
-                  independent=keys == "independent", dtype=dtype)
-
-    def chunk_args(idx):
-        return take(cparams, idx, n), take(cdrive, idx, n), take(cstate, idx, n), np.asarray(idx, np.int32)
-
-    # the hash sees one value per set, however the values are held
-    hash_params, hash_drive = map_sets(lambda x: np.broadcast_to(x, (n,)), (cparams, cdrive))
-    n_dev = jax.device_count()
-    stored = stored_spec(out_dir) if chunk_size is None else None
-    if stored is not None and "chunk_size" in stored:       # a resumed sweep keeps its chunks
-        chunk_size = int(stored["chunk_size"])
-    elif chunk_size is None:
-        free = _free_device_bytes()
-        if free is None:
-            chunk_size = CPU_CHUNK
-        else:                       # XLA's accounting of a probe chunk's buffers, per set
-            m = min(n, PROBE_SETS)
-            mem = _sweep_chunk.lower(*chunk_args(np.arange(m)), key, dt_s, **static).compile().memory_analysis()
-            bytes_per_set = (mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes) / m
-            chunk_size = chunk_for_memory(bytes_per_set, free, n_dev)
-    chunk = min(int(chunk_size), n)
-    chunk = -(-chunk // n_dev) * n_dev
+    freqs = np.fft.rfftfreq(seg_len, 1.0 / fs_hz)[:keep]
+    cparams, cdrive = canonical_leaves(params, drive, np.dtype(dtype))
+    static = dict(solver=solver, n_tr=whole_steps("transient", tr_s, dt_s), every=every, seg_len=seg_len,
+                  n_seg=n_seg, keep=keep, fs_hz=fs_hz, independent=keys == "independent", dtype=dtype)
+    chunks = _Chunks(cparams, cdrive, initial_states(initial_state, n, np.dtype(dtype)), n, key, dt_s, static)
+    chunk = _chunk_size(chunk_size, out_dir, chunks)
     n_chunks = -(-n // chunk)
+    # the hash sees one value per set, however the values are held
+    hashed = map_sets(lambda x: np.broadcast_to(x, (n,)), (cparams, cdrive))
     spec = {"version": SPEC_VERSION, "n_sets": n, "chunk_size": chunk, "duration_s": dur_s, "dt_s": dt_s,
-            "transient_s": tr_s, "method": method, "dtype": str(np.dtype(dtype)), "keys": keys,
+            "transient_s": tr_s, "method": solver.name, "dtype": str(np.dtype(dtype)), "keys": keys,
             "key": np.asarray(jax.random.key_data(key)).ravel().tolist(), "features": features.to_dict(),
-            "drive": type(drive).__name__, "design_sha256": digest((hash_params, (hash_drive, cstate)))}
-    out_path = None if out_dir is None else Path(out_dir)
-    if out_path is not None:
-        open_spec_dir(out_path, spec, SweepSpecError, "sweep")
-
-    sharding = None
-    if n_dev > 1:
-        mesh = jax.sharding.Mesh(np.array(jax.devices()), ("sets",))
-        sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("sets"))
-        replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-
-    units = _feature_units(features)
-    names = list(units) + ["diverged"]
-    store = {k: None for k in names}
-    computed = np.zeros(n, bool)
-    bar = _Bar(n_chunks, n, progress)
+            "drive": type(drive).__name__, "design_sha256": digest((hashed[0], (hashed[1], chunks.state)))}
+    store = None if out_dir is None else CheckpointStore(out_dir, spec, error=SweepSpecError, what="sweep")
+    finished = {} if store is None else store.manifest()
+    table = _Table(n, _feature_units(features), keep)
+    bounds = [(c * chunk, min((c + 1) * chunk, n)) for c in range(n_chunks)]
+    done = sum(hi - lo for c, (lo, hi) in enumerate(bounds) if f"chunk_{c:05d}" in finished)
     new = 0
-    for c in range(n_chunks):
-        lo, hi = c * chunk, min((c + 1) * chunk, n)
-        path = None if out_path is None else out_path / f"chunk_{c:05d}.npz"
-        if path is not None and path.exists():
-            with np.load(path) as z:
-                part = {k: z[k] for k in names}
-        elif max_chunks is not None and new >= max_chunks:
-            continue
-        else:
+    with Progress(progress, total=n, unit="sets", desc="sweep", done=done) as bar:
+        for c, (lo, hi) in enumerate(bounds):
+            name = f"chunk_{c:05d}"
+            if name in finished:
+                table.put(lo, hi, store.load(name))
+                continue
+            if max_chunks is not None and new >= max_chunks:
+                continue
             idx = np.minimum(np.arange(lo, lo + chunk), n - 1)       # the last chunk is padded with its last set
-
-            def run_part(sub):
-                args = chunk_args(idx[sub])
-                if sharding is not None:        # the sets' values split over the devices, shared values on each
-                    args = jax.tree.map(lambda x: jax.device_put(x, sharding if np.ndim(x) else replicated), args)
-                return _sweep_chunk(*args, key, dt_s, **static)
-
-            acc, bad = join(split_runs(run_part, chunk, cpu_parts(chunk)), hi - lo)
+            acc, bad = chunks.run(idx, hi - lo)
             feats = monitors.finalize(acc, freqs, features, bad)
             part = {k: np.asarray(v.mantissa if isinstance(v, u.Quantity) else v) for k, v in feats.items()}
-            if path is not None:
-                atomic_savez(path, **part)
+            if store is not None:
+                store.save({name: part})
+            table.put(lo, hi, part)
             new += 1
-        for k in names:
-            if store[k] is None:
-                fill = False if k == "diverged" else np.nan
-                store[k] = np.full((n,) + part[k].shape[1:], fill, dtype=part[k].dtype)
-            store[k][lo:hi] = part[k]
-        computed[lo:hi] = True
-        bar.update(c + 1, hi - lo)
-    if store["mean"] is None:
-        store = {k: np.full((n, keep) if k == "psd" else (n,), np.nan) for k in names}
-        store["diverged"] = np.zeros(n, bool)
-    out = {k: (u.Quantity(store[k], unit=units[k]) if k in units else store[k]) for k in names}
-    return SweepResult(out, u.Quantity(freqs, unit=u.Hz), the_design, computed, bool(computed.all()), chunk)
+            bar.update(hi - lo)
+    return SweepResult(table.features(), u.Quantity(freqs, unit=u.Hz), the_design, table.computed,
+                       bool(table.computed.all()), chunk)

@@ -5,7 +5,7 @@ import nbformat as nbf
 md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
 cells = [
     md("# Jansen–Rit regimes with jr_jax\n\n"
-       "The five regimes of seed 000 (a brainmass tutorial), with exactly its parameters and drives, simulated by "
+       "The five regimes of the brainmass Jansen–Rit tutorial, with exactly its parameters and drives, simulated by "
        "jr_jax — and measured. Each setting carries the claim made for it; the table below checks every claim with "
        "a stated criterion. Brainmass names map as `Ae→A, Ai→B, be→a, bi→b`; its `M, E, I` are `y0, y1, y2`.\n\n"
        "Noise: the seed draws `normal(mean, σ/√dt)` per step with σ in Hz·√s; here that is "
@@ -35,7 +35,7 @@ cells += [
          "for m in rows.values():\n"
          "    print(f'{m.name} | {m.dominant_frequency:.2f} | {m.std:.2f} | {m.peak_to_peak:.1f} | '\n"
          "          f'{m.alpha_share:.2f} | {presets[m.name].claim} | {m.claim_holds}')"),
-    md("## What the model really does at the seed's settings\n\n"
+    md("## What the model really does at the tutorial's settings\n\n"
        "* **'Alpha-like baseline' is not alpha-like.** With mean 120 Hz and σ = 30 Hz·√s the column sits near the "
        "bistable region below the alpha limit cycle (three rest states up to a fold between p = 113 and 114 Hz; Hopf between 89 and 90 Hz, both measured with jr_jax.analysis): "
        "the noise kicks it into large (tens of mV), slow, spike-like excursions; the spectrum peaks at a few Hz "
@@ -43,7 +43,7 @@ cells += [
        "* **Sinusoidal drive** is followed at exactly 10 Hz, but as a small forced response around the low rest "
        "state (a few mV), not an entrained self-sustained oscillation.\n"
        "* **Spike–wave-like**: large slow (~4 Hz) spikes — the description holds.\n"
-       "* **Reduced inhibition** gives slow large spikes too, but *not* a larger EEG SD than the seed's own "
+       "* **Reduced inhibition** gives slow large spikes too, but *not* a larger EEG SD than the tutorial's own "
        "'alpha' run (which is itself spiking).\n"
        "* **Irregular/noisy**: broadband, very large excursions — holds.\n\n"
        "The alpha rhythm the seed names appears with the classic settings: constant p = 220 Hz (a limit cycle near "

@@ -12,8 +12,7 @@ cells = [
        "minute on a CPU."),
     code("import brainunit as u\nimport dataclasses\nimport jax\nimport jax.numpy as jnp\n"
          "import matplotlib.pyplot as plt\nimport numpy as np\nimport optax\n\n"
-         "import jr_jax as jr\nfrom jr_jax import connectome, drives, network\nfrom jr_jax.analysis import welch\n"
-         "from jr_jax.simulate import trace"),
+         "import jr_jax as jr\nfrom jr_jax import connectome, drives, network\nfrom jr_jax.analysis import welch"),
     code("con = connectome.example(16)\n"
          "net = network.network(con, coupling=10.0, speed=3 * u.meter / u.second)\n"
          "fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)\n"
@@ -52,9 +51,9 @@ cells = [
        "the network pytree); the statistic is the mean off-diagonal correlation of the EEG."),
     code("def mean_fc(speed):\n"
          "    n = dataclasses.replace(net, speed=u.Quantity(speed, unit=u.meter / u.second))\n"
-         "    tr = trace(jr.JRParams(), noise, n_steps=8000, dt_s=5e-4, key=jax.random.key(1), network=n, every=4,\n"
-         "               reduce='mean', transient_steps=2000)\n"
-         "    x = tr.records['eeg'].to_decimal(u.mV)\n"
+         "    tr = jr.trace(jr.JRParams(), duration=4 * u.second, drive=noise, key=jax.random.key(1), network=n,\n"
+         "                  record=jr.Record(every=4, reduce='mean'), transient=1 * u.second)\n"
+         "    x = tr.eeg.to_decimal(u.mV)\n"
          "    c = jnp.corrcoef(x.T)\n"
          "    return (c.sum() - jnp.trace(c)) / (c.size - c.shape[0])\n\n"
          "# the ring buffer must hold the longest delay of the slowest speed in the sweep\n"
@@ -71,9 +70,9 @@ cells = [
        "function of G and is 0 at the truth; the gradient goes through the delays' ring buffer."),
     code("def log_psd(g):\n"
          "    n = dataclasses.replace(net, coupling=g)\n"
-         "    tr = trace(jr.JRParams(), noise, n_steps=4000, dt_s=5e-4, key=jax.random.key(2), network=n, every=4,\n"
-         "               reduce='mean', transient_steps=1000)\n"
-         "    f, p = welch(tr.records['eeg'].T, 500 * u.Hz, nperseg=500)   # 1 Hz bins\n"
+         "    tr = jr.trace(jr.JRParams(), duration=2 * u.second, drive=noise, key=jax.random.key(2), network=n,\n"
+         "                  record=jr.Record(every=4, reduce='mean'), transient=0.5 * u.second)\n"
+         "    f, p = welch(tr.eeg.T, 500 * u.Hz, nperseg=500)   # 1 Hz bins\n"
          "    return jnp.log(p.mantissa.mean(axis=0))[1:41]                 # 1–40 Hz\n\n"
          "target = jax.jit(log_psd)(8.0)\n"
          "loss = jax.jit(lambda th: jnp.mean((log_psd(jnp.exp(th)) - target) ** 2))\n"

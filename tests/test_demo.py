@@ -123,3 +123,49 @@ def test_network_command_extends_a_run_and_writes_sensors(tmp_path):
     np.testing.assert_allclose(a["sensors_mV"], a["eeg_mV"][:, :2], rtol=1e-6)
     assert (tmp_path / "a" / "network.png").stat().st_size > 10_000
     assert cli.main(["network", "--connectome", "example:4", "--speed", "-1", "--out", str(tmp_path / "c")]) == 2
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("argv, named", [
+    (["sweep", "--param", "Q=1:2:3"], "'Q'"),
+    (["sweep", "--param", "A=3:4"], "--param"),
+    (["sweep", "--param", "A=3:4:2", "--param", "A=5:6:2"], "--param A given twice"),
+    (["sweep", "--param", "A=3:4:2", "--method", "rk5"], "'rk5'"),
+    (["regimes", "--only", "sinusoid", "--dt", "0"], "--dt"),
+    (["bifurcation", "--p-range", "400:0", "--n-sim", "0"], "--p-range"),
+    (["fit", "--target", "{tmp}/missing.csv", "--kind", "erp"], "missing.csv"),
+    (["fit", "--target", "{tmp}/erp.csv", "--kind", "psd", "--band", "abc"], "--band"),
+    (["network", "--connectome", "example:x"], "--connectome"),
+])
+def test_a_bad_argument_is_one_line_exit_2_and_no_folder(tmp_path, capsys, argv, named):
+    """An ordinary mistake: exit status 2, one line on stderr naming the argument, no traceback, no output folder."""
+    import numpy as np
+
+    np.savetxt(tmp_path / "erp.csv", np.c_[np.arange(50) / 500.0, np.zeros(50)], delimiter=",",
+               header="time,value", comments="")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv] + ["--out", str(tmp_path / "out"), "--quiet"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"jr-jax {argv[0]}: ") and named in lines[0], err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_sweep_help_shows_the_library_defaults(capsys):
+    """The help's dt and transient come from the library (jr.DEFAULT_DT, jr.sweep's signature), not from literals."""
+    import inspect
+
+    import brainunit as u
+
+    import jr_jax as jr
+
+    with pytest.raises(SystemExit) as done:
+        cli.main(["sweep", "--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    dt = f"{float(jr.DEFAULT_DT.to_decimal(u.ms)):g} ms"
+    transient = inspect.signature(jr.sweep).parameters["transient"].default
+    assert f"{dt})" in text.split("--dt DT ")[1].split("--method")[0]
+    assert f"{float(transient.to_decimal(u.second)):g} s)" in text.split("--transient TRANSIENT ")[1].split("--chunk")[0]
+    assert jr.DEFAULT_METHOD in text.split("--method METHOD ")[1].split("--quiet")[0]

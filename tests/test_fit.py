@@ -1,7 +1,5 @@
 """Fitting: gradients against finite differences, recovery of known parameters, Laplace errors, resume, bad input."""
 
-import json
-
 import brainunit as u
 import jax
 import jax.numpy as jnp
@@ -11,6 +9,8 @@ import pytest
 import jr_jax as jr
 from jr_jax import data, drives
 from jr_jax import fitting as F
+from jr_jax.parametrisation import Parametrisation
+from jr_jax.store import stored_spec
 
 TRUTH = jr.JRParams(A=3.6 * u.mV, B=25.0 * u.mV, a=90.0 * u.Hz, b=55.0 * u.Hz)
 TRANSIENT = 0.5 * u.second
@@ -57,8 +57,8 @@ def _central_difference(f, x, h):
 
 
 def _theta_loss(target, start=jr.JRParams()):
-    free = F._parametrisation(start, F.DEFAULT_FREE, None)
-    return lambda th: target(F._params_of(start, free, th))
+    par = Parametrisation(start, F.DEFAULT_FREE, None)
+    return lambda th: target(par.params(th))
 
 
 def _spectrum_target(psd_params, drive, **kw):
@@ -212,7 +212,7 @@ def test_interrupted_fit_resumes_to_the_same_result(tmp_path):
     assert float(resumed.params.A.mantissa) == float(full.params.A.mantissa)
     with pytest.raises(F.FitSpecError, match="steps"):
         F.fit(_quadratic, free=("A", "a"), steps=80, out_dir=tmp_path / "cut")
-    assert json.loads((tmp_path / "cut" / "fit_spec.json").read_text())["steps"] == 60
+    assert stored_spec(tmp_path / "cut")["steps"] == 60
 
 
 def test_bad_inputs_are_named():
@@ -270,16 +270,16 @@ def test_checkpointed_gradient_memory_grows_only_with_records_and_blocks():
     checkpointing the growth is at most that of the recorded EEG (4 bytes per record) plus one state per block of
     CHECKPOINT_BLOCK_STEPS steps (6 floats + a flag), with 50 % slack; without it, the gradient stores every step
     (≥ 20x more growth)."""
-    from jr_jax.simulate import CHECKPOINT_BLOCK_STEPS, trace
+    from jr_jax.loop import CHECKPOINT_BLOCK_STEPS
 
     drive = drives.white_noise(120.0 * u.Hz, 30.0 * u.Hz * u.second ** 0.5)
-    free = F._parametrisation(jr.JRParams(), ("A",), None)
+    par = Parametrisation(jr.JRParams(), ("A",), None)
 
     def temp(n, checkpoint):
         def loss(th):
-            tr = trace(F._params_of(jr.JRParams(), free, th), drive, n_steps=n, dt_s=5e-4, key=jax.random.key(0),
-                       every=4, reduce="mean", checkpoint=checkpoint)
-            return tr.records["eeg"].mantissa.var()
+            tr = jr.trace(par.params(th), duration=n * 0.5 * u.ms, drive=drive, key=jax.random.key(0),
+                          record=jr.Record(every=4, reduce="mean"), checkpoint=checkpoint)
+            return tr.eeg.mantissa.var()
         return jax.jit(jax.grad(loss)).lower(jnp.zeros(1)).compile().memory_analysis().temp_size_in_bytes
 
     n0, n1 = 2560, 40960

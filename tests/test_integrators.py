@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import jr_jax as jr
-from jr_jax import drives, integrators
+from jr_jax import drives, solvers
 from jr_jax.params import canonical
 
 from . import reference as R
@@ -21,10 +21,11 @@ def _slopes(dts, errs):
 
 
 @pytest.mark.parametrize("method, order, dt_max", [("euler", 1, 0.1e-3), ("heun", 2, 1e-3), ("rk4", 4, 0.5e-3),
-                                                   ("strang", 2, 1e-3)])
+                                                   ("strang", 2, 1e-3), (solvers.Kutta38(), 4, 0.5e-3)])
 def test_deterministic_order(method, order, dt_max, x64):
     """Error at t = 0.2 s with a time-dependent drive p(t) = 220 + 50 sin(2π·5 t) Hz (exercises the drive at
-    the integrator's stages), dt = dt_max·(1, 1/2, 1/4, 1/8) (Euler is asymptotic only below 0.1 ms)."""
+    the integrator's stages), dt = dt_max·(1, 1/2, 1/4, 1/8) (Euler is asymptotic only below 0.1 ms). Kutta's 3/8 rule
+    (stages at 1/3 and 2/3) is passed as a Solver object, as a user's own solver would be."""
     drive = drives.sinusoid(220 * u.Hz, 50 * u.Hz, 5 * u.Hz)
     t, y = R.solve(T_END, 1e-3, p_of_t=lambda t: 220 + 50 * np.sin(2 * np.pi * 5 * t))
     ref = y[:, -1]
@@ -43,7 +44,7 @@ def test_deterministic_order(method, order, dt_max, x64):
 
 
 def _explicit_noise(dw_coarse, sigma, dt):
-    return integrators.ExplicitNoise(sigma * u.Quantity(dw_coarse, unit=u.second ** 0.5) / dt)
+    return solvers.ExplicitNoise(sigma * u.Quantity(dw_coarse, unit=u.second ** 0.5) / dt)
 
 
 def _strang_noise(dw_fine, dtb, m, a):
@@ -57,13 +58,13 @@ def _strang_noise(dw_fine, dtb, m, a):
     jy, jv = w @ wy, w @ wv                         # (n_steps, 2)
     zero = u.Quantity(jnp.zeros(jy.shape[0]), unit=u.Hz)
     s15, s05 = u.second ** 1.5, u.second ** 0.5
-    return integrators.SplitNoise(zero, u.Quantity(jy[:, 0], unit=s15), u.Quantity(jv[:, 0], unit=s05),
+    return solvers.SplitNoise(zero, u.Quantity(jy[:, 0], unit=s15), u.Quantity(jv[:, 0], unit=s05),
                                   u.Quantity(jy[:, 1], unit=s15), u.Quantity(jv[:, 1], unit=s05))
 
 
 def _integrate(method, dw_fine, dtb, m, params, drive):
     """Integrate with step m·dtb on the path whose fine increments are dw_fine; returns y1 at the end (mV)."""
-    step = integrators.get_method(method).step
+    step = solvers.solver(method).step
     n = dw_fine.shape[0] // m
     dt = m * dtb * u.second
     sigma = drive.sigma
@@ -124,7 +125,7 @@ def test_strang_is_exact_for_the_linear_part():
 def test_convolution_covariance_matches_quadrature():
     """The Cholesky factor of the half-step noise reproduces the covariance integrals (numerical quadrature)."""
     for k, h in ((100.0, 0.25e-3), (50.0, 5e-3), (100.0, 20e-3)):
-        l11, l21, l22 = integrators.convolution_cholesky(k * u.Hz, h * u.second)
+        l11, l21, l22 = solvers.convolution_cholesky(k * u.Hz, h * u.second)
         L = np.array([[float(l11.mantissa), 0], [float(l21.mantissa), float(l22.mantissa)]])
         s = np.linspace(0, h, 200001)
         f = np.stack([s * np.exp(-k * s), (1 - k * s) * np.exp(-k * s)])

@@ -1,4 +1,4 @@
-"""The model against the seed 001 sanity limits, analytic results and an independent root solve."""
+"""The model against the sanity limits of the Jansen–Rit reference summary, analytic results and an independent root solve."""
 
 import brainunit as u
 import jax

@@ -13,7 +13,6 @@ import jr_jax as jr
 from jr_jax import connectome as C
 from jr_jax import drives
 from jr_jax import network as N
-from jr_jax.simulate import trace
 
 MS = u.ms
 
@@ -116,6 +115,26 @@ def test_three_columns_match_an_independent_reference(rule, G, beta):
     assert errs[1] < errs[0] / 3
 
 
+def test_a_solver_with_stages_at_thirds_runs_a_delayed_network():
+    """Kutta's 3/8 rule reads the delayed rates at t + dt/3 and t + 2dt/3 (the network takes the stage times from the
+    solver): against the same NumPy reference it converges as RK4 does, with fractional delays and the field on."""
+    with jax.enable_x64(True):
+        con = C.Connectome(K3, None, (), u.Quantity(np.array([[0, 0, 0], [10, 0, 0], [0, 25, 0.0]]), unit=u.mmeter))
+        F = N.field_kernel(con, 20 * u.mmeter)
+        ref = _reference(K3, TAU3, P3, 20.0, "afferent", F, 5.0)
+        net = N.network(con, coupling=20.0, delays=TAU3 * u.second, field=F, field_gain=5.0)
+        errs = {}
+        for method in (jr.solvers.Kutta38(), "rk4"):
+            for dt in (0.4e-3, 0.1e-3):
+                x = _eeg(jr.simulate(jr.JRParams(), duration=0.2 * u.second, dt=dt * u.second, network=net,
+                                     drive=drives.constant(P3 * u.Hz), dtype=jnp.float64, method=method))
+                stride = int(round(dt / 2e-5))
+                errs[str(method), dt] = np.abs(x - ref[stride - 1::stride]).max()
+    k38 = str(jr.solvers.Kutta38())
+    assert errs[k38, 0.1e-3] < 2e-4 and errs[k38, 0.1e-3] < errs[k38, 0.4e-3] / 3, errs
+    assert errs[k38, 0.1e-3] == pytest.approx(errs["rk4", 0.1e-3], rel=0.5), errs
+
+
 # -- the lag of a delayed interaction ------------------------------------------------------------------------------
 
 def _two_column_response(tau_ms, dt_ms=0.5):
@@ -160,8 +179,9 @@ def test_delay_arrives_with_the_right_lag():
 
 def _loss_of(net, n_steps=400, dtype=None):
     drive = drives.constant(np.array([90.0, 120.0, 150.0, 180.0]) * u.Hz)
-    tr = trace(jr.JRParams(), drive, n_steps=n_steps, dt_s=5e-4, network=net, every=4, dtype=dtype)
-    x = tr.records["eeg"].to_decimal(u.mV)
+    tr = jr.trace(jr.JRParams(), duration=n_steps * 0.5 * u.ms, drive=drive, network=net, record=jr.Record(every=4),
+                  dtype=dtype)
+    x = tr.eeg.to_decimal(u.mV)
     return jnp.mean((x - x.mean(axis=0)) ** 2)
 
 

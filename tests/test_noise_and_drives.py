@@ -9,7 +9,7 @@ import pytest
 from scipy.linalg import solve_continuous_lyapunov
 
 import jr_jax as jr
-from jr_jax import UnitError, drives, integrators
+from jr_jax import UnitError, drives, solvers
 from jr_jax.params import canonical
 
 from . import reference as R
@@ -47,14 +47,14 @@ def test_white_noise_step_sd_is_sigma_over_sqrt_dt(dt_ms):
     drive = drives.white_noise(120 * u.Hz, 30 * SIG)
     dt = dt_ms * u.ms
     keys = jax.random.split(jax.random.key(0), 20000)
-    xi = jax.vmap(lambda k: integrators.draw_noise("rk4", k, dt, canonical(jr.JRParams()), drive).xi.mantissa)(keys)
+    xi = jax.vmap(lambda k: solvers.RK4().noise(k, dt, canonical(jr.JRParams()), drive).xi.mantissa)(keys)
     assert float(jnp.std(xi)) == pytest.approx(30 / np.sqrt(dt_ms * 1e-3), rel=0.03)
 
 
 def test_uniform_drive_draws_in_range_per_step():
     drive = drives.uniform(120 * u.Hz, 320 * u.Hz)
     keys = jax.random.split(jax.random.key(1), 20000)
-    xi = jax.vmap(lambda k: integrators.draw_noise("heun", k, 0.5 * u.ms, canonical(jr.JRParams()), drive).xi
+    xi = jax.vmap(lambda k: solvers.Heun().noise(k, 0.5 * u.ms, canonical(jr.JRParams()), drive).xi
                   .mantissa)(keys) + 220.0
     assert 120 <= float(xi.min()) and float(xi.max()) <= 320
     assert float(jnp.std(xi)) == pytest.approx(200 / np.sqrt(12), rel=0.03)   # SD of U(120, 320)
@@ -62,14 +62,14 @@ def test_uniform_drive_draws_in_range_per_step():
 
 @pytest.mark.parametrize("width", [32, 64])
 def test_step_stream_is_jax_randoms_own(width, request):
-    """jr_jax._rng computes the per-step numbers as fused integer arithmetic; they must be jax.random's numbers
+    """jr_jax.rng computes the per-step numbers as fused integer arithmetic; they must be jax.random's numbers
     (fold_in, split, normal, uniform; float32 and, in 64-bit JAX, float64), for several keys. The keys and the
     uniforms, the normals' uniforms included, bit for bit (so the streams are the same); the normals, sqrt(2)·erf_inv
     of those uniforms, bit for bit with jax 0.10 and to 4 units in the last place in general: with jax 0.12 XLA
     rounds erf_inv differently in different kernels (jax.random.normal itself gave 66 of 1600 float32 values
     differently eager and compiled; ours and jax's, both compiled, differed by up to 3 ulp in 15 % of the (4,)-shaped
     draws and in none of the scalar ones, measured)."""
-    from jr_jax import _rng
+    from jr_jax import rng as _rng
     if width == 64:
         request.getfixturevalue("x64")
     dtype = jnp.float32 if width == 32 else jnp.float64

@@ -1,5 +1,3 @@
-import importlib
-
 import brainunit as u
 import jax
 import jax.numpy as jnp
@@ -8,7 +6,6 @@ import pytest
 
 import jr_jax as jr
 from jr_jax import JRParams, Record, SimulationError, UnitError, drives
-from jr_jax.simulate import _run_chunk
 
 NOISY = drives.white_noise(120 * u.Hz, 30 * u.Hz * u.second ** 0.5)
 
@@ -28,13 +25,17 @@ def test_result_has_units_and_time_axis():
 
 
 def test_no_recompilation_for_new_parameters_or_key():
+    compiled = []
+    jax.monitoring.register_event_duration_secs_listener(
+        lambda event, duration, **kw: compiled.append(event) if event.endswith("backend_compile_duration") else None)
     kw = dict(duration=0.05 * u.second, drive=NOISY, record=("eeg",))
     jr.simulate(JRParams(), key=jax.random.key(0), **kw)
-    n = _run_chunk._cache_size()
+    assert compiled                                     # the listener sees compilations
+    n = len(compiled)
     a = jr.simulate(JRParams(A=3.5 * u.mV, b=45 * u.Hz), key=jax.random.key(1), **kw)
     b = jr.simulate(JRParams(B=25 * u.mV), key=jax.random.key(2), drive=drives.white_noise(90 * u.Hz, 5 * u.Hz *
                     u.second ** 0.5), duration=0.05 * u.second, record=("eeg",))
-    assert _run_chunk._cache_size() == n
+    assert len(compiled) == n
     assert not np.allclose(_eeg(a), _eeg(b))
 
 
@@ -122,25 +123,21 @@ def test_gradient_flows_through_the_scan():
 def test_an_interrupted_run_resumes_and_a_finished_one_extends(tmp_path, monkeypatch):
     """out_dir: a run killed after its second chunk, run again, ends identical to an uninterrupted run; a longer
     duration extends a finished run; another specification is refused and leaves the directory as it was."""
-    import importlib
-
-    S = importlib.import_module("jr_jax.simulate")     # the module (jr_jax.simulate is also the function's name)
     drive = drives.white_noise(120 * u.Hz, 30 * u.Hz * u.second ** 0.5) + drives.pulse(0.6 * u.second, 100 * u.Hz)
     kw = dict(drive=drive, key=jax.random.key(4), transient=0.1 * u.second, chunk_steps=300)
     whole = jr.simulate(jr.JRParams(), duration=1.0 * u.second, **kw)
-    calls = {"n": 0}
-    real = S._run_chunk
 
-    def dying(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
+    class Dying:
+        """A progress meter that stops the job at its second update (after the transient and one recorded chunk)."""
+        calls = 0
 
-    monkeypatch.setattr(S, "_run_chunk", dying)
+        def update(self, n):
+            self.calls += 1
+            if self.calls == 2:
+                raise KeyboardInterrupt
+
     with pytest.raises(KeyboardInterrupt):
-        jr.simulate(jr.JRParams(), duration=1.0 * u.second, out_dir=tmp_path, **kw)
-    monkeypatch.setattr(S, "_run_chunk", real)
+        jr.simulate(jr.JRParams(), duration=1.0 * u.second, out_dir=tmp_path, progress=Dying(), **kw)
     assert len(list(tmp_path.glob("records_*.npz"))) == 1          # transient chunk, then one recorded chunk
     resumed = jr.simulate(jr.JRParams(), duration=1.0 * u.second, out_dir=tmp_path, **kw)
     np.testing.assert_array_equal(np.asarray(resumed.eeg.mantissa), np.asarray(whole.eeg.mantissa))
@@ -148,7 +145,7 @@ def test_an_interrupted_run_resumes_and_a_finished_one_extends(tmp_path, monkeyp
     extended = jr.simulate(jr.JRParams(), duration=1.5 * u.second, out_dir=tmp_path, **kw)
     np.testing.assert_array_equal(np.asarray(extended.eeg.mantissa), np.asarray(longer.eeg.mantissa))
     before = sorted((p.name, p.stat().st_mtime_ns) for p in tmp_path.iterdir())
-    with pytest.raises(S.RunSpecError, match="differs in \\['params'\\]"):
+    with pytest.raises(jr.RunSpecError, match="differs in \\['params'\\]"):
         jr.simulate(jr.JRParams(A=3.0 * u.mV), duration=1.5 * u.second, out_dir=tmp_path, **kw)
     assert sorted((p.name, p.stat().st_mtime_ns) for p in tmp_path.iterdir()) == before
 
@@ -156,24 +153,22 @@ def test_an_interrupted_run_resumes_and_a_finished_one_extends(tmp_path, monkeyp
 @pytest.mark.parametrize("method", ["rk4", "heun", "euler", "strang"])
 def test_one_column_layout_gives_the_plain_loops_run(x64, method):
     """simulate() lays its loop out differently (parameters in the carry, the chunk's noise drawn at once, see
-    _run_chunk(single=True)); trace() and the sweeps run the plain loop. Same steps, same numbers: in float64 the two
+    jr_jax.loop.Column); trace() and the sweeps run the plain loop. Same steps, same numbers: in float64 the two
     agree to rounding, with a transient, a temporal mean and a drive whose mean and noise both act."""
-    from jr_jax.simulate import trace
-
     params = JRParams(A=3.4 * u.mV, b=48 * u.Hz)
     kw = dict(dt=0.5 * u.ms, drive=NOISY, method=method, key=jax.random.key(3), dtype="float64")
     res = jr.simulate(params, duration=0.4 * u.second, transient=0.05 * u.second,
                       record=Record(("eeg", "y0"), every=4, reduce="mean"), **kw)
-    tr = trace(params, NOISY, n_steps=800, dt_s=5e-4, key=jax.random.key(3), method=method, every=4, reduce="mean",
-               variables=("eeg", "y0"), transient_steps=100, dtype="float64")
+    tr = jr.trace(params, duration=0.4 * u.second, transient=0.05 * u.second,
+                  record=Record(("eeg", "y0"), every=4, reduce="mean"), **kw)
     for name in ("eeg", "y0"):
-        a, b = np.asarray(getattr(res, name).mantissa), np.asarray(tr.records[name].mantissa)
+        a, b = np.asarray(getattr(res, name).mantissa), np.asarray(tr.variables[name].mantissa)
         assert np.abs(a).max() > 0.1
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(np.asarray(res.final_state.y1.mantissa), np.asarray(tr.final.y1.mantissa), rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(res.final_state.y1.mantissa), np.asarray(tr.final_state.y1.mantissa), rtol=1e-12)
 
 
-@pytest.mark.parametrize("method", ["rk4", "strang"])
+@pytest.mark.parametrize("method", ["rk4", "strang", jr.solvers.Kutta38()])
 def test_a_batch_of_sets_gives_each_sets_single_run(x64, method):
     """Parameters (and the drive's mean) with one value per set run as the loop's set axis: each set's records and
     final state are those of simulate() with that set alone and the same key (in float64, to rounding)."""
@@ -198,12 +193,11 @@ def test_a_batch_of_sets_gives_each_sets_single_run(x64, method):
 def test_a_batch_split_over_cores_is_the_whole_batchs_run(monkeypatch):
     """On a CPU the sets are split into equal parts that run on separate threads (the last part padded); the
     split changes nothing, bit for bit."""
-    S = importlib.import_module("jr_jax.simulate")      # (jr_jax.simulate is also the function's name)
     params = JRParams(A=np.linspace(3.0, 4.0, 7) * u.mV, B=np.linspace(18.0, 26.0, 7) * u.mV)
     kw = dict(duration=0.2 * u.second, drive=NOISY, key=jax.random.key(1))
     runs = []
     for parts in (1, 2, 3):
-        monkeypatch.setattr(S, "cpu_parts", lambda n, parts=parts: parts)
+        monkeypatch.setenv(jr.batches.PARTS_ENV, str(parts))
         runs.append(jr.simulate(params, **kw))
     for r in runs[1:]:
         np.testing.assert_array_equal(_eeg(r), _eeg(runs[0]))
@@ -213,16 +207,14 @@ def test_a_batch_split_over_cores_is_the_whole_batchs_run(monkeypatch):
 def test_trace_with_a_set_axis_matches_simulate_and_vmap():
     """trace() takes the same batched parameters (records (n_records, n)); jax.vmap over the sets computes the same
     steps with the sets laid out first, so it agrees to float32 rounding over a short run."""
-    from jr_jax.simulate import trace
-
     A, B = np.linspace(3.0, 4.0, 6), np.linspace(18.0, 26.0, 6)
-    tr = trace(JRParams(A=jnp.asarray(A, jnp.float32) * u.mV, B=jnp.asarray(B, jnp.float32) * u.mV), NOISY,
-               n_steps=400, dt_s=5e-4, key=jax.random.key(2))
+    tr = jr.trace(JRParams(A=jnp.asarray(A, jnp.float32) * u.mV, B=jnp.asarray(B, jnp.float32) * u.mV), drive=NOISY,
+                  duration=0.2 * u.second, key=jax.random.key(2))
     sim = jr.simulate(JRParams(A=A * u.mV, B=B * u.mV), duration=0.2 * u.second, drive=NOISY, key=jax.random.key(2))
-    np.testing.assert_array_equal(np.asarray(tr.records["eeg"].mantissa), _eeg(sim))
-    vm = jax.vmap(lambda a, b: trace(JRParams(A=a * u.mV, B=b * u.mV), NOISY, n_steps=400, dt_s=5e-4,
-                                     key=jax.random.key(2)).records["eeg"].mantissa)(jnp.asarray(A, jnp.float32),
-                                                                                     jnp.asarray(B, jnp.float32))
+    np.testing.assert_array_equal(np.asarray(tr.eeg.mantissa), _eeg(sim))
+    vm = jax.vmap(lambda a, b: jr.trace(JRParams(A=a * u.mV, B=b * u.mV), drive=NOISY, duration=0.2 * u.second,
+                                        key=jax.random.key(2)).eeg.mantissa)(jnp.asarray(A, jnp.float32),
+                                                                             jnp.asarray(B, jnp.float32))
     np.testing.assert_allclose(np.asarray(vm).T, _eeg(sim), rtol=0, atol=1e-3 * np.abs(_eeg(sim)).max())
 
 
@@ -243,8 +235,6 @@ def test_bad_batches_are_clear_errors():
 def test_a_drives_table_of_samples_is_not_a_batch():
     """drives.array holds samples along time: a run with it is one column whatever the table's length, and a batch
     of parameter sets shares the table (each set as its own run; also in trace and in a sweep with its own keys)."""
-    from jr_jax.simulate import trace
-
     table = drives.array(np.linspace(100.0, 300.0, 7) * u.Hz, 20 * u.ms) + NOISY
     kw = dict(duration=0.1 * u.second, drive=table, key=jax.random.key(4))
     one = jr.simulate(JRParams(), **kw)
@@ -255,8 +245,8 @@ def test_a_drives_table_of_samples_is_not_a_batch():
     for i in range(3):
         np.testing.assert_allclose(_eeg(batch)[:, i], _eeg(jr.simulate(JRParams(A=A[i] * u.mV), **kw)),
                                    rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(np.asarray(trace(JRParams(), table, n_steps=200, dt_s=5e-4,
-                                                key=jax.random.key(4)).records["eeg"].mantissa), _eeg(one),
+    np.testing.assert_allclose(np.asarray(jr.trace(JRParams(), duration=0.1 * u.second, drive=table,
+                                                   key=jax.random.key(4)).eeg.mantissa), _eeg(one),
                                rtol=1e-5, atol=1e-5)
     res = jr.sweep(JRParams(A=A * u.mV), drive=table, duration=0.5 * u.second, transient=0 * u.second,
                    key=jax.random.key(4), keys="independent")

@@ -24,7 +24,7 @@ SCALARS = ("mean", "std", "skewness", "min", "max", "dominant_frequency", "alpha
 
 
 def _noisy_design():
-    return S.grid(A=np.array([3.0, 3.25, 3.6]) * u.mV, B=np.array([20.0, 24.0]) * u.mV,
+    return jr.grid(A=np.array([3.0, 3.25, 3.6]) * u.mV, B=np.array([20.0, 24.0]) * u.mV,
                   drive=jr.drives.white_noise(150 * u.Hz, 20 * SIG))
 
 
@@ -33,7 +33,7 @@ def _values(res, name):
 
 
 def test_grid_is_the_cartesian_product_first_axis_slowest():
-    d = S.grid(A=np.array([3.0, 4.0, 5.0]) * u.mV, p=np.array([100.0, 200.0]) * u.Hz)
+    d = jr.grid(A=np.array([3.0, 4.0, 5.0]) * u.mV, p=np.array([100.0, 200.0]) * u.Hz)
     assert d.shape == (3, 2) and d.size == 6
     np.testing.assert_allclose(np.asarray(d.params.A.to_decimal(u.mV)), [3, 3, 4, 4, 5, 5])
     np.testing.assert_allclose(np.asarray(d.drive.value.to_decimal(u.Hz)), [100, 200] * 3)
@@ -44,7 +44,7 @@ def test_grid_is_the_cartesian_product_first_axis_slowest():
 
 
 def test_random_design_respects_bounds_and_log_scale():
-    d = S.random_design(4000, key=jax.random.key(1), A=(2 * u.mV, 10 * u.mV), a=(10 * u.Hz, 1000 * u.Hz), log=("a",))
+    d = jr.random_design(4000, key=jax.random.key(1), A=(2 * u.mV, 10 * u.mV), a=(10 * u.Hz, 1000 * u.Hz), log=("a",))
     A = np.asarray(d.params.A.to_decimal(u.mV))
     a = np.asarray(d.params.a.to_decimal(u.Hz))
     assert A.min() >= 2 and A.max() <= 10 and a.min() >= 10 and a.max() <= 1000
@@ -109,12 +109,12 @@ def test_diverged_sets_are_flagged_not_fatal():
 
 def test_memory_does_not_grow_with_simulated_time():
     """Compiled temporary memory of one chunk, 2 s against 100 s of features (XLA's own accounting)."""
-    d = S.grid(A=np.linspace(3, 4, 16) * u.mV)
-    cp, cd = S._canonical_leaves(d.params, d.drive, np.float32)
+    d = jr.grid(A=np.linspace(3, 4, 16) * u.mV)
+    cp, cd = S.canonical_leaves(d.params, d.drive, np.float32)
     cs = S.initial_states(None, 16, np.float32)
     sizes = []
     for n_seg in (1, 50):
-        c = S._sweep_chunk.lower(cp, cd, cs, np.arange(16, dtype=np.int32), jax.random.key(0), 5e-4, method="rk4",
+        c = S.sweep_chunk.lower(cp, cd, cs, np.arange(16, dtype=np.int32), jax.random.key(0), 5e-4, solver=jr.solvers.RK4(),
                                  n_tr=0, every=4, seg_len=1000, n_seg=n_seg, keep=201, fs_hz=500.0,
                                  independent=False, dtype=jnp.float32).compile()
         sizes.append(c.memory_analysis().temp_size_in_bytes)
@@ -127,17 +127,17 @@ def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match=r"params.A: 3.*params.B: 4"):
         S.sweep(jr.JRParams(A=np.ones(3) * 3 * u.mV, B=np.ones(4) * 22 * u.mV), duration=1 * u.second)
     with pytest.raises(ValueError, match="non-empty 1-D"):
-        S.grid(A=np.array([]) * u.mV)
+        jr.grid(A=np.array([]) * u.mV)
     with pytest.raises(ValueError, match="unknown sweep axis 'Q'"):
-        S.grid(Q=np.ones(3))
+        jr.grid(Q=np.ones(3))
     with pytest.raises(ValueError, match="whole number"):
-        S.sweep(S.grid(A=np.ones(2) * 3 * u.mV), duration=3 * u.second)
+        S.sweep(jr.grid(A=np.ones(2) * 3 * u.mV), duration=3 * u.second)
     with pytest.raises(ValueError, match="random: pass key"):
         S.sweep(_noisy_design(), duration=2 * u.second)
     with pytest.raises(ValueError, match="max_chunks needs out_dir"):
-        S.sweep(S.grid(A=np.ones(2) * 3 * u.mV), duration=2 * u.second, max_chunks=1)
+        S.sweep(jr.grid(A=np.ones(2) * 3 * u.mV), duration=2 * u.second, max_chunks=1)
     with pytest.raises(ValueError, match="chunk_size must be a positive number of sets; got 0"):
-        S.sweep(S.grid(A=np.ones(2) * 3 * u.mV), duration=2 * u.second, chunk_size=0)
+        S.sweep(jr.grid(A=np.ones(2) * 3 * u.mV), duration=2 * u.second, chunk_size=0)
 
 
 _CHILD = """
@@ -145,25 +145,25 @@ import os, sys, numpy as np, brainunit as u, jax, json
 import jr_jax as jr
 from jr_jax import sweeps as S
 {setup}
-d = S.grid(A=np.linspace(3.0, 3.6, 4) * u.mV, B=np.array([20.0, 24.0]) * u.mV,
+d = jr.grid(A=np.linspace(3.0, 3.6, 4) * u.mV, B=np.array([20.0, 24.0]) * u.mV,
            drive=jr.drives.white_noise(150 * u.Hz, 20 * u.Hz * u.second ** 0.5))
 res = S.sweep(d, duration=2 * u.second, transient=0.5 * u.second, key=jax.random.key(3), chunk_size={chunk},
-              out_dir={out!r})
+              out_dir={out!r}, progress={progress})
 print(json.dumps({{"devices": jax.device_count(),
                   "mean": np.asarray(res.features["mean"].mantissa).tolist(),
                   "psd": np.asarray(res.features["psd"].mantissa).tolist()}}))
 """
 
 
-def _child(setup="", chunk=2, out=None, env_extra=None):
+def _child(setup="", chunk=2, out=None, env_extra=None, progress="False"):
     env = dict(os.environ, **(env_extra or {}))
-    code = textwrap.dedent(_CHILD.format(setup=setup, chunk=chunk, out=out))
+    code = textwrap.dedent(_CHILD.format(setup=setup, chunk=chunk, out=out, progress=progress))
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT,
                           timeout=300)
 
 
 def _reference(tmp_path):
-    d = S.grid(A=np.linspace(3.0, 3.6, 4) * u.mV, B=np.array([20.0, 24.0]) * u.mV,
+    d = jr.grid(A=np.linspace(3.0, 3.6, 4) * u.mV, B=np.array([20.0, 24.0]) * u.mV,
                drive=jr.drives.white_noise(150 * u.Hz, 20 * SIG))
     return S.sweep(d, duration=2 * u.second, transient=0.5 * u.second, key=jax.random.key(3), chunk_size=2,
                    out_dir=tmp_path / "reference")
@@ -182,24 +182,23 @@ def test_sharded_over_four_devices_equals_one_device(tmp_path):
 
 def test_killed_sweep_resumes_to_the_uninterrupted_result(tmp_path):
     run_dir = tmp_path / "run"
-    # the child kills itself (SIGKILL, no clean-up) right after writing its second chunk
+    # the child kills itself (SIGKILL, no clean-up) when its progress meter hears of the second finished chunk
     setup = textwrap.dedent("""
         import signal
-        _save, _n = S.atomic_savez, [0]
-        def _save_then_die(path, **a):
-            _save(path, **a)
-            _n[0] += 1
-            if _n[0] == 2:
-                os.kill(os.getpid(), signal.SIGKILL)
-        S.atomic_savez = _save_then_die
+        class Killer:
+            n = 0
+            def update(self, sets):
+                self.n += 1
+                if self.n == 2:
+                    os.kill(os.getpid(), signal.SIGKILL)
     """)
-    out = _child(setup=setup, chunk=2, out=str(run_dir))
+    out = _child(setup=setup, chunk=2, out=str(run_dir), progress="Killer()")
     assert out.returncode == -9, (out.returncode, out.stderr[-2000:])
     done = sorted(p.name for p in run_dir.glob("chunk_*.npz"))
     assert done == ["chunk_00000.npz", "chunk_00001.npz"]
     stamps = {p: (run_dir / p).stat().st_mtime_ns for p in done}
 
-    d = S.grid(A=np.linspace(3.0, 3.6, 4) * u.mV, B=np.array([20.0, 24.0]) * u.mV,
+    d = jr.grid(A=np.linspace(3.0, 3.6, 4) * u.mV, B=np.array([20.0, 24.0]) * u.mV,
                drive=jr.drives.white_noise(150 * u.Hz, 20 * SIG))
     resumed = S.sweep(d, duration=2 * u.second, transient=0.5 * u.second, key=jax.random.key(3), chunk_size=2,
                       out_dir=run_dir)
@@ -210,7 +209,7 @@ def test_killed_sweep_resumes_to_the_uninterrupted_result(tmp_path):
 
 
 def test_time_sliced_sweep_and_a_different_spec_in_the_same_dir(tmp_path):
-    d = S.grid(A=np.linspace(3.0, 3.6, 6) * u.mV)
+    d = jr.grid(A=np.linspace(3.0, 3.6, 6) * u.mV)
     part = S.sweep(d, duration=2 * u.second, chunk_size=2, out_dir=tmp_path, max_chunks=1)
     assert not part.complete and part.computed.sum() == 2 and np.isnan(_values(part, "mean")[2:]).all()
     full = S.sweep(d, duration=2 * u.second, chunk_size=2, out_dir=tmp_path)
@@ -219,7 +218,7 @@ def test_time_sliced_sweep_and_a_different_spec_in_the_same_dir(tmp_path):
     with pytest.raises(S.SweepSpecError, match="duration_s"):
         S.sweep(d, duration=4 * u.second, chunk_size=2, out_dir=tmp_path)
     with pytest.raises(S.SweepSpecError, match="design_sha256"):
-        S.sweep(S.grid(A=np.linspace(3.0, 3.7, 6) * u.mV), duration=2 * u.second, chunk_size=2, out_dir=tmp_path)
+        S.sweep(jr.grid(A=np.linspace(3.0, 3.7, 6) * u.mV), duration=2 * u.second, chunk_size=2, out_dir=tmp_path)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
@@ -227,7 +226,7 @@ def test_same_sets_held_shared_or_per_set_are_one_sweep(tmp_path):
     """B shared by every set (one number) and B given per set (six equal numbers) are the same six sets: the
     second resumes the folder the first began, keeps its chunk, and both give the uninterrupted result bit for bit."""
     a = np.linspace(3.0, 3.6, 6) * u.mV
-    shared, per_set = S.grid(A=a), S.grid(A=a, B=np.array([22.0]) * u.mV)
+    shared, per_set = jr.grid(A=a), jr.grid(A=a, B=np.array([22.0]) * u.mV)
     assert np.shape(u.get_mantissa(per_set.params.B)) == (6,) and np.ndim(u.get_mantissa(shared.params.B)) == 0
     S.sweep(shared, duration=2 * u.second, chunk_size=2, out_dir=tmp_path, max_chunks=1)
     first = (tmp_path / "chunk_00000.npz").read_bytes()
@@ -253,30 +252,30 @@ def test_default_chunk_is_sized_to_device_memory_and_kept_on_resume(tmp_path, mo
     whose compiled chunk takes at most half of it. XLA's own accounting of the chunk compiled at that size and at
     the next multiple is the oracle; a resumed sweep keeps its chunks whatever memory is free then."""
     n, free = 1100, 20e6
-    d = S.grid(A=np.linspace(2.5, 4.5, n) * u.mV)
+    d = jr.grid(A=np.linspace(2.5, 4.5, n) * u.mV)
     kw = dict(duration=2 * u.second, transient=0 * u.second)
-    monkeypatch.setattr(S, "_free_device_bytes", lambda: free)
+    monkeypatch.setattr(S, "free_device_bytes", lambda: free)
     part = S.sweep(d, out_dir=tmp_path, max_chunks=1, **kw)
     chunk = part.chunk_size
     assert chunk % 256 == 0 and part.computed.sum() == chunk < n
 
     def xla_bytes(m):
-        sub = S.grid(A=np.linspace(2.5, 4.5, m) * u.mV)
-        cp, cd = S._canonical_leaves(sub.params, sub.drive, np.float32)
+        sub = jr.grid(A=np.linspace(2.5, 4.5, m) * u.mV)
+        cp, cd = S.canonical_leaves(sub.params, sub.drive, np.float32)
         cs = S.initial_states(None, m, np.float32)
-        mem = S._sweep_chunk.lower(cp, cd, cs, np.arange(m, dtype=np.int32), jax.random.key(0), 5e-4, method="rk4",
+        mem = S.sweep_chunk.lower(cp, cd, cs, np.arange(m, dtype=np.int32), jax.random.key(0), 5e-4, solver=jr.solvers.RK4(),
                                    n_tr=0, every=4, seg_len=1000, n_seg=1, keep=201, fs_hz=500.0, independent=False,
                                    dtype=jnp.float32).compile().memory_analysis()
         return mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes
 
     assert xla_bytes(chunk) <= free / 2 < xla_bytes(chunk + 256)
 
-    monkeypatch.setattr(S, "_free_device_bytes", lambda: 1e12)       # resumed with far more memory free
+    monkeypatch.setattr(S, "free_device_bytes", lambda: 1e12)       # resumed with far more memory free
     full = S.sweep(d, out_dir=tmp_path, **kw)
     assert full.complete and full.chunk_size == chunk
     whole = S.sweep(d, chunk_size=n, **kw)
     for name in ("mean", "std", "psd"):
         np.testing.assert_array_equal(_values(full, name), _values(whole, name))
     with pytest.raises(MemoryError, match="MB of device memory"):
-        monkeypatch.setattr(S, "_free_device_bytes", lambda: 1e3)
+        monkeypatch.setattr(S, "free_device_bytes", lambda: 1e3)
         S.sweep(d, **kw)

@@ -1,9 +1,9 @@
 """Batches of parameter sets: their size, and their split over the cores of a CPU.
 
 A batch runs as a trailing set axis of the one compiled loop (the packed state is (6, n)). On a CPU, XLA runs a
-call on the thread that makes it, and such a loop kept one core busy (a 1024-set run took the same time pinned to
-one core), so :func:`split_runs` runs equal parts of a batch as separate calls on separate threads, one per core;
-each part computes exactly what it would inside the whole batch, since the sets never interact.
+call on the thread that makes it, so one such loop keeps one core busy: :func:`split_runs` runs equal parts of a
+batch as separate calls on separate threads, one per core; each part computes exactly what it would inside the
+whole batch, since the sets never interact.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import brainunit as u
 import jax
 import numpy as np
 
-from ._units import check_dim
+from .units import check_dim
 from .drives import Table
 from .model import STATE_UNITS, JRState
 from .params import FIELD_NAMES
@@ -94,11 +94,21 @@ def initial_states(state, n: int, dtype) -> JRState:
     return JRState(*out)
 
 
+PARTS_ENV = "JR_JAX_CPU_PARTS"
+"""Environment variable: split a batch into this many parts instead of one per core (a CPU backend only)."""
+
+
 def cpu_parts(n: int) -> int:
-    """Into how many parts to split a batch of ``n`` sets: the CPU cores this process may use, on a CPU backend
-    with one device (with several devices :func:`jr_jax.sweep` shards the batch instead; a GPU runs it whole)."""
+    """Into how many parts to split a batch of ``n`` sets: the CPU cores this process may use (or ``PARTS_ENV``), on
+    a CPU backend with one device (with several devices :func:`jr_jax.sweep` shards the batch instead; a GPU runs it
+    whole)."""
     if jax.default_backend() != "cpu" or jax.device_count() > 1:
         return 1
+    if os.environ.get(PARTS_ENV):
+        value = os.environ[PARTS_ENV]
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"{PARTS_ENV} must be a positive whole number of parts; got {value!r}.")
+        return min(n, int(value))
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(n, cores))
 

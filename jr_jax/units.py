@@ -1,4 +1,4 @@
-"""Unit checking shared by every module: one place that says what a wrong unit looks like."""
+"""Unit and value checks shared by every module: one place that says what a wrong unit or value looks like."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Every step draws its numbers from ``fold_in(key, i)``, split in two, then one normal (or uniform) draw: three
 Threefry-2x32 hashes per step. On a CPU, JAX lowers each hash to a rolled loop of small kernels, which cost more
-than the Jansen–Rit step itself (W1 of ``benchmarks/peers.py``: 1.4 ms of 4 ms per 10 s). The functions here give
+than the Jansen–Rit step itself (README, Benchmarks). The functions here give
 bit for bit the numbers of :func:`jax.random.fold_in`, :func:`jax.random.split`, :func:`jax.random.normal` and
 :func:`jax.random.uniform` (``tests/test_noise_and_drives.py`` compares them), as elementwise integer operations
 that XLA fuses into a few large kernels (for ``simulate``'s chunk: one each for the fold-in, the split and the

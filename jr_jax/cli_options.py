@@ -1,0 +1,186 @@
+"""The ``jr-jax`` command's options: one parser, its common options declared once, every default read from the
+library (``default_of``) except the few choices that belong to the command alone (``CLI_DEFAULTS``)."""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+
+import brainunit as u
+
+import jr_jax as jr
+
+CLI_DEFAULTS = {
+    "seed": 0,                 # a fixed seed, so that the same command writes the same files
+    "sweep_p": 220.0,          # Hz: Jansen & Rit's mean input (120–320 Hz), where the default column cycles at alpha
+    "sweep_sigma": 0.0,        # Hz·√s: a deterministic drive, so that each set's features are its own limit set
+    "sweep_duration": 4.0,     # s: two of the features' 2 s spectral segments per set
+    "n_sim": 80,               # simulated p values for the diagram's limit-cycle branches (0: none)
+    "network_p": 120.0,        # Hz: the mean input of the brainmass Jansen–Rit tutorial's baseline
+    "network_sigma": 30.0,     # Hz·√s: that baseline's noise intensity
+    "network_coupling": 10.0,  # G: the coupling of the network notebook and the network benchmark
+    "network_duration": 10.0,  # s: long enough for 0.5 Hz Welch spectra and stable correlations
+    "network_transient": 1.0,  # s: drops the approach from the zero state (simulate records from t = 0)
+    "record_ms": 2.0,          # ms: 500 Hz EEG, far above the 40 Hz the figure shows
+    "field_length": 0.0,       # mm: 0 leaves the field feedback off
+    "fit_p": 60.0,             # Hz: a resting column for ERPs (the stimulus rides on it)
+    "fit_sigma": 0.0,          # Hz·√s: a deterministic drive for spectra unless asked
+    "onset": 0.1,              # s: stimulus time in an epoch whose time column starts at 0
+    "peak": 200.0,             # Hz: stimulus pulse peak, enough to evoke a response from rest
+}
+
+
+def default_of(func, name):
+    """The library's default of ``name`` in ``func``'s signature."""
+    return inspect.signature(func).parameters[name].default
+
+
+def fmt(q, unit) -> str:
+    """A Quantity as a plain number in ``unit`` (for help texts)."""
+    return f"{float(q.to_decimal(unit)):g}"
+
+
+def _common() -> argparse.ArgumentParser:
+    """Options of every subcommand."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--seed", type=int, default=CLI_DEFAULTS["seed"],
+                   help=f"random seed of the noise (default {CLI_DEFAULTS['seed']})")
+    p.add_argument("--dt", type=float, default=float(jr.DEFAULT_DT.to_decimal(u.ms)),
+                   help=f"integration step in ms (default: the library's {fmt(jr.DEFAULT_DT, u.ms)} ms)")
+    p.add_argument("--method", default=jr.DEFAULT_METHOD,
+                   help=f"integrator by name (default: the library's {jr.DEFAULT_METHOD}; a wrong name lists the "
+                        "others)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def _out(p, default: str, resumable: bool = False) -> None:
+    again = "; run again with the same options to resume" if resumable else ""
+    p.add_argument("--out", default=default, help=f"output folder (default {default}){again}")
+
+
+def _add_regimes(sub, common) -> None:
+    p = sub.add_parser("regimes", parents=[common],
+                       help="simulate the named regimes; write one figure each and a table (md, csv)")
+    _out(p, "regimes_out")
+    p.add_argument("--only", default="", help="comma-separated regime names (default: all of "
+                                              "jr_jax.regimes.presets())")
+
+
+def _input(p, mean: float, sigma: float, when: str = "") -> None:
+    """--p and --sigma: the drive's mean input and white-noise intensity."""
+    p.add_argument("--p", type=float, default=mean, help=f"mean input in Hz{when} (default {mean:g})")
+    p.add_argument("--sigma", type=float, default=sigma, help=f"white-noise intensity in Hz·√s (default {sigma:g})")
+
+
+def _add_sweep(sub, common) -> None:
+    p = sub.add_parser("sweep", parents=[common], help="a resumable grid sweep with features, regime labels and maps")
+    _out(p, "sweep_out", resumable=True)
+    p.add_argument("--param", action="append", default=[],
+                   help="NAME=low:high:n in the field's unit (mV, Hz, 1/mV or none), a JRParams field or p in Hz "
+                        "(repeatable, one per axis)")
+    _input(p, CLI_DEFAULTS["sweep_p"], CLI_DEFAULTS["sweep_sigma"], " when p is not swept")
+    p.add_argument("--duration", type=float, default=CLI_DEFAULTS["sweep_duration"],
+                   help=f"recorded seconds per set (default {CLI_DEFAULTS['sweep_duration']:g})")
+    transient = default_of(jr.sweep, "transient")
+    p.add_argument("--transient", type=float, default=float(transient.to_decimal(u.second)),
+                   help=f"seconds simulated and discarded first (default: the library's {fmt(transient, u.second)} s)")
+    p.add_argument("--chunk-size", type=int, default=None,
+                   help="sets per compiled chunk (default: the library's, sized to a GPU's free memory)")
+
+
+def _add_bifurcation(sub, common) -> None:
+    p = sub.add_parser("bifurcation", parents=[common], help="Hopf and fold points in p and the bifurcation diagram")
+    _out(p, "bifurcation_out")
+    lo, hi = default_of(jr.analysis.bifurcations, "p_range")
+    default = f"{fmt(lo, u.Hz)}:{fmt(hi, u.Hz)}"
+    p.add_argument("--p-range", default=default, help=f"low:high in Hz (default: the library's {default})")
+    p.add_argument("--n-sim", type=int, default=CLI_DEFAULTS["n_sim"],
+                   help=f"simulated p values for limit-cycle extrema (default {CLI_DEFAULTS['n_sim']}; 0: none)")
+
+
+def _add_network(sub, common) -> None:
+    d = CLI_DEFAULTS
+    p = sub.add_parser("network", parents=[common], help="simulate a connectome of columns (resumable); spectra, FC, "
+                                                         "sensors")
+    _out(p, "network_out", resumable=True)
+    n = default_of(jr.connectome.example, "n_regions")
+    p.add_argument("--connectome", default="example",
+                   help=f"TVB zip or folder, .npz, or example[:N] regions (default: the library's example, N = {n})")
+    p.add_argument("--coupling", type=float, default=d["network_coupling"],
+                   help=f"global coupling scale G, unitless (default {d['network_coupling']:g})")
+    speed = default_of(jr.network.network, "speed")
+    p.add_argument("--speed", type=float, default=float(speed.to_decimal(u.meter / u.second)),
+                   help=f"conduction speed in m/s (default: the library's {fmt(speed, u.meter / u.second)})")
+    p.add_argument("--rule", default=default_of(jr.network.network, "rule"),
+                   help="afferent (Jansen & Rit 1995, The Virtual Brain; the library's default) or pyramidal "
+                        "(the Jansen–Rit reference summary)")
+    p.add_argument("--field-length", type=float, default=d["field_length"],
+                   help="length of the field ψ kernel in mm (default 0: no field)")
+    gain = default_of(jr.network.network, "field_gain")
+    p.add_argument("--field-gain", type=float, default=gain,
+                   help=f"field feedback gain β, unitless (default: the library's {gain:g})")
+    p.add_argument("--lead-field", default=None, help="CSV of the (M, N) lead field: also write sensor EEG in mV")
+    _input(p, d["network_p"], d["network_sigma"])
+    p.add_argument("--duration", type=float, default=d["network_duration"],
+                   help=f"recorded seconds (default {d['network_duration']:g}; a longer one extends a run)")
+    p.add_argument("--transient", type=float, default=d["network_transient"],
+                   help=f"seconds simulated and discarded first (default {d['network_transient']:g})")
+    p.add_argument("--record-ms", type=float, default=d["record_ms"],
+                   help=f"EEG averaged over windows of this many ms (default {d['record_ms']:g})")
+
+
+def _add_fit(sub, common) -> None:
+    d = CLI_DEFAULTS
+    p = sub.add_parser("fit", parents=[common], help="fit JRParams fields to an ERP or a spectrum (resumable)")
+    _out(p, "fit_out", resumable=True)
+    p.add_argument("--target", required=True, help="CSV: time (s),value (ERP or signal), frequency (Hz),psd, or "
+                                                   "one column")
+    p.add_argument("--kind", choices=("erp", "psd"), required=True, help="time-domain ERP or log-spectrum fit")
+    free = ",".join(default_of(jr.fit, "free"))
+    p.add_argument("--free", default=free,
+                   help=f"comma-separated JRParams fields to fit (default: the library's {free})")
+    p.add_argument("--unit", default="none", help="unit of the target values: uV, mV, V or none (default none: "
+                                                   "a scale is fitted)")
+    p.add_argument("--sampling-rate", type=float, default=None, help="in Hz, for a CSV without a time column")
+    p.add_argument("--p", type=float, default=d["fit_p"], help=f"mean input in Hz (default {d['fit_p']:g})")
+    p.add_argument("--sigma", type=float, default=d["fit_sigma"],
+                   help=f"psd: white-noise intensity in Hz·√s (default {d['fit_sigma']:g})")
+    p.add_argument("--onset", type=float, default=d["onset"], help="erp: stimulus time in s from the epoch start "
+                   f"when the time column does not start before 0 (default {d['onset']:g})")
+    p.add_argument("--peak", type=float, default=d["peak"],
+                   help=f"erp: stimulus pulse peak in Hz (default {d['peak']:g})")
+    width = default_of(jr.drives.pulse, "width")
+    p.add_argument("--width", type=float, default=float(width.to_decimal(u.ms)),
+                   help=f"erp: pulse width in ms (default: the library's {fmt(width, u.ms)})")
+    lo, hi = default_of(jr.spectrum_target, "band")
+    band = f"{fmt(lo, u.Hz)}:{fmt(hi, u.Hz)}"
+    p.add_argument("--band", default=band, help=f"psd: low:high in Hz (default: the library's {band})")
+    duration = default_of(jr.spectrum_target, "duration")
+    p.add_argument("--duration", type=float, default=float(duration.to_decimal(u.second)),
+                   help=f"psd: simulated seconds per realisation (default: the library's {fmt(duration, u.second)})")
+    realisations = default_of(jr.spectrum_target, "realisations")
+    p.add_argument("--realisations", type=int, default=realisations,
+                   help=f"psd: noise realisations per loss (default: the library's {realisations})")
+    erp_tr, psd_tr = (fmt(default_of(f, "transient"), u.second) for f in (jr.erp_target, jr.spectrum_target))
+    p.add_argument("--transient", type=float, default=None, help="seconds simulated before the epoch (default: the "
+                   f"library's, {erp_tr} s for erp, {psd_tr} s for psd)")
+    p.add_argument("--steps", type=int, default=default_of(jr.fit, "steps"),
+                   help=f"optimiser steps (default: the library's {default_of(jr.fit, 'steps')})")
+    p.add_argument("--starts", type=int, default=default_of(jr.fit, "starts"),
+                   help=f"number of starts (default: the library's {default_of(jr.fit, 'starts')})")
+    p.add_argument("--optimizer", default=default_of(jr.fit, "optimizer"),
+                   help="adam (clipped, cosine schedule; the library's default) or lbfgs (line search, no learning "
+                        "rate)")
+    p.add_argument("--lr", type=float, default=default_of(jr.fit, "learning_rate"),
+                   help=f"adam's learning rate (default: the library's {default_of(jr.fit, 'learning_rate'):g})")
+
+
+def parser() -> argparse.ArgumentParser:
+    """The ``jr-jax`` argument parser."""
+    top = argparse.ArgumentParser(prog="jr-jax", description="Jansen–Rit neural mass simulations in JAX.")
+    sub = top.add_subparsers(dest="command", required=True)
+    common = _common()
+    for add in (_add_regimes, _add_sweep, _add_bifurcation, _add_network, _add_fit):
+        add(sub, common)
+    return top

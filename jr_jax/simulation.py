@@ -1,0 +1,400 @@
+"""``simulate`` and ``trace``: a Jansen–Rit column, a batch of parameter sets or a network, run by the one compiled
+loop (:mod:`jr_jax.loop`) and kept as a :class:`Record` says.
+
+``simulate`` is the host-side job: it checks its inputs, plans chunks, runs them (a batch split over the CPU's
+cores), stops on NaN, saves to a checkpoint folder and shows progress. ``trace`` is the same loop as a pure
+function, for use under ``jit``, ``grad`` and ``vmap``. Both return a :class:`SimulationResult`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import brainunit as u
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import drives as _drives
+from .batches import batch_size, cpu_parts, initial_states, is_batched, join, set_leaves, split_runs, take
+from .checks import column_state, run_settings, whole_steps
+from .loop import UNITS, block_windows, run_chunk
+from .model import STATE_NAMES, STATE_UNITS, JRState
+from .network import Network, NetworkState, check_delays_fit, check_params
+from .params import JRParams
+from .progress import Progress
+from .solvers import DEFAULT_METHOD, Solver, solver as get_solver
+from .store import CheckpointStore, digest
+from .units import fmt_seconds
+
+DEFAULT_DT = 0.5 * u.ms
+VARIABLES = ("eeg",) + STATE_NAMES
+MAX_CHUNK_STEPS = 2 ** 18
+"""Default steps per compiled chunk: memory on the device is bounded by one chunk."""
+
+
+class SimulationError(FloatingPointError):
+    """The state became NaN or infinite during a run."""
+
+
+class RunSpecError(ValueError):
+    """``out_dir`` holds a run with a different specification."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """What a simulation keeps.
+
+    variables: names among ``"eeg", "y0" … "y5"``; an empty tuple keeps nothing (memory independent of duration).
+    every: keep one value per window of this many steps.
+    reduce: ``"sample"`` keeps the value at the end of each window, ``"mean"`` the average over the window's steps
+        (a temporal-average monitor; its time stamp is the window's centre).
+    """
+
+    variables: tuple = ("eeg",)
+    every: int = 1
+    reduce: str = "sample"
+
+    def __post_init__(self):
+        variables = (self.variables,) if isinstance(self.variables, str) else tuple(self.variables)
+        object.__setattr__(self, "variables", variables)
+        bad = [v for v in variables if v not in VARIABLES]
+        if bad:
+            raise ValueError(f"Record.variables must be among {VARIABLES}; got {bad}.")
+        if len(set(variables)) != len(variables):
+            raise ValueError(f"Record.variables has duplicates: {variables}.")
+        if not isinstance(self.every, (int, np.integer)) or self.every < 1:
+            raise ValueError(f"Record.every must be a positive integer number of steps; got {self.every!r}.")
+        if self.reduce not in ("sample", "mean"):
+            raise ValueError(f"Record.reduce must be 'sample' or 'mean'; got {self.reduce!r}.")
+
+    def times(self, n_windows: int, n_transient: int, dt_s: float, dtype) -> u.Quantity:
+        """The time stamps of ``n_windows`` records after ``n_transient`` steps (a mean's stamp: its window's centre)."""
+        w = np.arange(1, n_windows + 1 if self.variables else 1, dtype=np.float64)
+        t = (n_transient + w * self.every) * dt_s
+        if self.reduce == "mean":
+            t = t - (self.every - 1) / 2 * dt_s
+        return u.Quantity(t.astype(dtype), unit=u.second)
+
+
+@jax.tree_util.register_pytree_node_class
+@dataclasses.dataclass(frozen=True)
+class SimulationResult:
+    """What :func:`simulate` and :func:`trace` return.
+
+    time: Quantity (n_records,); variables: the recorded variables by name, each (n_records,), or (n_records, n)
+    for a batch of n sets or a network of n columns (also as attributes: ``result.eeg``); final_state: the state
+    after the run (a :class:`jr_jax.network.NetworkState` for a network: pass it back as ``initial_state`` to
+    continue); start_state: the state where the recording starts (after the transient); dt, method, record.
+    """
+
+    time: u.Quantity
+    variables: dict
+    final_state: JRState
+    start_state: JRState
+    dt: u.Quantity
+    method: str
+    record: Record
+
+    def tree_flatten(self):
+        return (self.time, self.variables, self.final_state, self.start_state, self.dt), (self.method, self.record)
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        return cls(*children, *aux)
+
+    def __getattr__(self, name):
+        if name in VARIABLES:
+            if name in self.variables:
+                return self.variables[name]
+            raise AttributeError(f"'{name}' was not recorded; pass record=Record(variables=(..., '{name}')) "
+                                 f"(recorded: {tuple(self.variables)}).")
+        raise AttributeError(name)
+
+    @property
+    def sampling_rate(self) -> u.Quantity:
+        return 1 / (self.dt * self.record.every)
+
+
+# -- inputs -------------------------------------------------------------------------------------------------------
+
+def _check_model(params, drive, network) -> _drives.Drive:
+    """Type checks of params, drive and network; the default drive ``constant(220 Hz)``."""
+    if not isinstance(params, JRParams):
+        raise TypeError(f"params must be a jr_jax.JRParams; got {type(params).__name__}.")
+    drive = _drives.constant(220.0 * u.Hz) if drive is None else drive
+    if not isinstance(drive, _drives.Drive):
+        raise TypeError(f"drive must be built with jr_jax.drives (e.g. drives.constant(220 * u.Hz)); got {drive!r}.")
+    if network is not None:
+        if not isinstance(network, Network):
+            raise TypeError(f"network must be built with jr_jax.network.network(); got {type(network).__name__}.")
+        check_params(params, network.n_regions)
+        network.check_noise(drive)
+    return drive
+
+
+def _as_record(record) -> Record:
+    return record if isinstance(record, Record) else Record(variables=record)
+
+
+def _initial_state(initial_state, params, n_sets, network, dt_s, dtype):
+    """The checked initial state: zeros by default; one value per set for a batch; a NetworkState for a network."""
+    if n_sets is not None:
+        return initial_states(initial_state, n_sets, dtype)
+    if initial_state is None:
+        zero = np.zeros((), dtype)
+        state = JRState(*(u.Quantity(zero, unit=unit) for unit in STATE_UNITS))
+    elif isinstance(initial_state, NetworkState):
+        if network is None:
+            raise TypeError("initial_state is a NetworkState: pass the network= it came from.")
+        n_buf = network.buffer_steps(dt_s)
+        if initial_state.history.shape != (n_buf, network.n_regions):
+            raise ValueError(f"initial_state.history has shape {initial_state.history.shape}; this network and dt "
+                             f"need {(n_buf, network.n_regions)}.")
+        return NetworkState(column_state(initial_state.columns, dtype), jnp.asarray(initial_state.history, dtype))
+    else:
+        state = column_state(initial_state, dtype)
+    if network is None:
+        return state
+    check_delays_fit(network)
+    n = network.n_regions
+    if any(np.shape(x.mantissa) not in ((), (n,)) for x in state):
+        raise ValueError(f"initial_state fields must be scalars or have shape ({n},) for a network of {n} columns.")
+    return network.initial_state(state, params, dt_s, dtype)
+
+
+def _chunk_windows(n_windows: int, every: int, chunk_steps, progress) -> int:
+    """Windows per compiled chunk: the whole run up to MAX_CHUNK_STEPS, ~50 chunks with a progress meter."""
+    if chunk_steps is None:
+        return max(1, -(-n_windows // 50)) if progress else max(1, min(n_windows, MAX_CHUNK_STEPS // every))
+    if not isinstance(chunk_steps, (int, np.integer)) or chunk_steps < every:
+        raise ValueError(f"chunk_steps must be a whole number of steps >= Record.every = {every}; got {chunk_steps!r}.")
+    return int(chunk_steps) // every
+
+
+# -- running chunks -----------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class _Chunks:
+    """Runs the chunks of one ``simulate`` call: a batch split over the CPU's cores, NaN/Inf caught per block."""
+
+    params: JRParams
+    drive: _drives.Drive
+    key: jax.Array
+    dt_s: float
+    solver: Solver
+    record: Record
+    dtype: np.dtype
+    network: Network | None
+    n_sets: int | None
+    check_finite: bool
+
+    def __call__(self, state, step0: int, n_w: int, every: int, variables: tuple):
+        def call(args):
+            return run_chunk(*args, self.key, np.int32(step0), self.dt_s, solver=self.solver, n_windows=n_w,
+                             every=every, variables=variables, reduce=self.record.reduce, dtype=self.dtype,
+                             network=self.network, single=self.n_sets is None)
+
+        if self.n_sets is None:
+            state, bad, out = call((self.params, self.drive, state))
+        else:       # the set axis last everywhere; equal parts of the batch on separate threads
+            n = self.n_sets
+            parts = split_runs(lambda i: call(take((self.params, self.drive, state), i, n)), n, cpu_parts(n))
+            state, bad, out = join(parts, n, axis=-1)
+        if self.check_finite:
+            self._check(np.asarray(bad), step0, n_w, every)
+        return state, out
+
+    def _check(self, bad, step0, n_w, every):
+        if not (bad >= 0).any():
+            return
+        first = int(bad[bad >= 0].min())
+        end = min(first + block_windows(n_w, every), n_w)
+        t0, t1 = (step0 + first * every) * self.dt_s, (step0 + end * every) * self.dt_s
+        which = "" if bad.ndim == 0 else \
+            f" in {'set' if self.n_sets is not None else 'column'}(s) {np.flatnonzero(bad >= 0)[:10].tolist()}"
+        p = self.params
+        raise SimulationError(
+            f"the state became NaN/Inf{which} between t = {fmt_seconds(t0)} and t = {fmt_seconds(t1)} "
+            f"(method {self.solver.name!r}, dt = {fmt_seconds(self.dt_s)}). Likely causes: dt too large for these "
+            f"parameters (try a smaller dt or method='strang'), or a parameter out of range "
+            f"(A={p.A!r}, B={p.B!r}, a={p.a!r}, b={p.b!r}, C={p.C!r}).")
+
+
+# -- the checkpoint folder ----------------------------------------------------------------------------------------
+
+def _run_spec(chunks: _Chunks, n_tr: int, state) -> dict:
+    """What fixes a run's numbers (not its duration): compared on resume."""
+    net, rec = chunks.network, chunks.record
+    return {"params": digest(chunks.params), "drive": [type(chunks.drive).__name__, digest(chunks.drive)],
+            "key": digest(jax.random.key_data(chunks.key)), "dt_s": chunks.dt_s, "transient_steps": n_tr,
+            "method": chunks.solver.name, "record": [list(rec.variables), rec.every, rec.reduce],
+            "dtype": str(jnp.dtype(chunks.dtype)),
+            "network": None if net is None else [net.rule, net.max_delay_s, digest(net)], "initial_state": digest(state)}
+
+
+class _RunFolder:
+    """A run in a :class:`jr_jax.store.CheckpointStore`: ``state`` (the state and global step after the last
+    chunk), ``start`` (the state after the transient) and ``records_00000``, … (one per recorded chunk)."""
+
+    def __init__(self, out_dir, spec):
+        self.store = CheckpointStore(out_dir, spec, error=RunSpecError, what="run")
+        self.n_saved = 0
+
+    @staticmethod
+    def _arrays(state) -> dict:
+        return {f"s{i}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(state))}
+
+    @staticmethod
+    def _state(like, z):
+        leaves, treedef = jax.tree.flatten(like)
+        return jax.tree.unflatten(treedef, [jnp.asarray(z[f"s{i}"], x.dtype) for i, x in enumerate(leaves)])
+
+    def resume(self, state, n_windows, variables):
+        """(state, global step, start state or None, windows recorded, record pieces); the start when empty."""
+        if "state" not in self.store:
+            return state, 0, None, 0, []
+        step, self.n_saved = self.store.meta("state")["step"], self.store.meta("state")["n_chunks"]
+        start = self._state(state, self.store.load("start")) if "start" in self.store else None
+        pieces, w = [], 0
+        for k in range(self.n_saved):
+            name = f"records_{k:05d}"
+            r = self.store.load(name)
+            pieces.append({v: u.Quantity(r[v], unit=UNITS[v]) for v in variables})
+            w += self.store.meta(name)["n_windows"]
+        if w > n_windows:
+            raise RunSpecError(f"{self.store.path} already holds {w} records, more than this duration's {n_windows}; "
+                               f"pass at least that duration (or another out_dir).")
+        return self._state(state, self.store.load("state")), step, start, w, pieces
+
+    def save(self, state, step, records=None, n_windows=0, start=None):
+        files, meta = {}, {}
+        if start is not None:
+            files["start"] = self._arrays(start)
+        if records is not None:
+            name = f"records_{self.n_saved:05d}"
+            files[name], meta[name] = {k: v.mantissa for k, v in records.items()}, {"n_windows": n_windows}
+            self.n_saved += 1
+        files["state"], meta["state"] = self._arrays(state), {"step": step, "n_chunks": self.n_saved}
+        self.store.save(files, meta)
+
+
+# -- simulate -----------------------------------------------------------------------------------------------------
+
+def simulate(params: JRParams, *, duration, dt=DEFAULT_DT, drive=None, method: str | Solver = DEFAULT_METHOD,
+             key=None, record: Record | tuple | str = Record(), initial_state: JRState | None = None,
+             transient=0.0 * u.second, chunk_steps: int | None = None, progress=False, dtype=None,
+             check_finite: bool = True, network: Network | None = None, out_dir=None) -> SimulationResult:
+    """Simulate one Jansen–Rit column, a batch of independent columns (one per parameter set), or a network.
+
+    Args:
+      params: :class:`JRParams`. Scalar fields: one column. Fields (and drive fields) with one value per set, shape
+        (n,): a batch of n independent columns; set i gives exactly what simulate() gives for set i alone with the
+        same key (the same noise for every set). The sets run as the loop's trailing axis, split over the CPU's
+        cores. With a network, a field may instead have one value per column.
+      duration: simulated time to record (Quantity, e.g. ``10 * u.second``); a whole number of steps.
+      dt: step (default 0.5 ms).
+      drive: input p(t) from :mod:`jr_jax.drives` (default ``constant(220 Hz)``).
+      method: a :class:`jr_jax.solvers.Solver` or its name: ``"rk4"`` (default), ``"heun"``, ``"strang"``,
+        ``"euler"``, ``"kutta38"``.
+      key: ``jax.random.key`` — required when the drive is random; the same key gives the same run.
+      record: :class:`Record`, or a tuple of variable names (kept every step).
+      initial_state: :class:`JRState` (default all zeros).
+      transient: simulated time run first and not recorded (the recorded ``time`` continues after it).
+      chunk_steps: steps per compiled chunk (default: the whole run up to 2**18 steps; ~50 chunks with
+        ``progress``). Memory on the device is bounded by one chunk; the random numbers do not depend on it.
+      progress: True for a progress bar (steps) on stderr (tqdm), or any tqdm-compatible object.
+      dtype: float dtype of the run (default float32; float64 needs ``jax.config.update("jax_enable_x64", True)``).
+      check_finite: stop with :class:`SimulationError` when the state becomes NaN/Inf.
+      network: a :func:`jr_jax.network.network`: simulate its N columns coupled (records get a column axis; the
+        drive's mean may have one value per column; column i's noise comes from ``jax.random.split(key, N)[i]``).
+      out_dir: a checkpoint folder (:mod:`jr_jax.store`): each finished chunk's records and the state after it are
+        saved. Calling again with the same arguments resumes after the last saved chunk; with a longer ``duration``
+        it extends the run; the result equals one uninterrupted run. Other arguments than ``duration``,
+        ``chunk_steps`` and ``progress`` that differ raise :class:`RunSpecError` and change nothing on disk.
+    """
+    drive = _check_model(params, drive, network)
+    n_sets = batch_size(params, drive) if network is None and is_batched(params, drive) else None
+    solver, record = get_solver(method), _as_record(record)
+    dt_s, dur_s, tr_s, dtype, key = run_settings(duration, dt, transient, dtype, drive, key)
+    n_steps, n_tr = whole_steps("duration", dur_s, dt_s), whole_steps("transient", tr_s, dt_s)
+    every = record.every
+    if n_steps % every:
+        raise ValueError(f"duration is {n_steps} steps, not a multiple of Record.every = {every}.")
+    state = _initial_state(initial_state, params, n_sets, network, dt_s, dtype)
+    n_windows = n_steps // every
+    chunk_w = _chunk_windows(n_windows, every, chunk_steps, progress)
+    # one dtype for every number, so that new values of any kind reuse the compiled run (host numbers via NumPy)
+    params, drive = jax.tree.map(lambda x: jnp.asarray(x, dtype) if isinstance(x, jax.Array) else np.asarray(x, dtype),
+                                 (params, drive))
+    run = _Chunks(params, drive, key, dt_s, solver, record, dtype, network, n_sets, check_finite)
+    folder = None if out_dir is None else _RunFolder(out_dir, _run_spec(run, n_tr, state))
+    step, start, w_done, pieces = 0, (state if n_tr == 0 else None), 0, []
+    if folder is not None:
+        state, step, stored_start, w_done, pieces = folder.resume(state, n_windows, record.variables)
+        start = stored_start if stored_start is not None else start
+    step0 = min(step, n_tr)              # the recorded windows start after the transient
+    with Progress(progress, total=n_tr + n_steps, unit="steps", desc=f"simulating {fmt_seconds(tr_s + dur_s)}",
+                  done=step) as bar:
+        tr_chunk = max(1, chunk_w * every)
+        while step0 < n_tr:             # the transient: nothing recorded
+            n = min(tr_chunk, n_tr - step0)
+            state, _ = run(state, step0, n, 1, ())
+            step0 += n
+            start = state if step0 == n_tr else None
+            if folder is not None:
+                folder.save(state, step0, start=start)
+            bar.update(n)
+        while w_done < n_windows:
+            n_w = min(chunk_w, n_windows - w_done)
+            state, out = run(state, step0 + w_done * every, n_w, every, record.variables)
+            pieces.append(out)
+            w_done += n_w
+            if folder is not None:
+                folder.save(state, step0 + w_done * every, out, n_w)
+            bar.update(n_w * every)
+    if len(pieces) == 1:
+        variables = pieces[0]
+    else:
+        variables = {name: u.Quantity(np.concatenate([np.asarray(p[name].mantissa) for p in pieces]),
+                                      unit=pieces[0][name].unit) for name in record.variables}
+    return SimulationResult(record.times(n_windows, n_tr, dt_s, dtype), variables, state, start, dt_s * u.second,
+                            solver.name, record)
+
+
+# -- trace --------------------------------------------------------------------------------------------------------
+
+def trace(params: JRParams, *, duration, dt=DEFAULT_DT, drive=None, key=None, method: str | Solver = DEFAULT_METHOD,
+          record: Record | tuple | str = Record(), initial_state: JRState | NetworkState | None = None,
+          transient=0.0 * u.second, network: Network | None = None, dtype=None,
+          checkpoint: bool = True) -> SimulationResult:
+    """The pure core of :func:`simulate`, for use under ``jit``, ``grad`` and ``vmap`` (losses, fitting).
+
+    The same arguments and the same compiled loop as :func:`simulate` (the same steps and random numbers for the
+    same key); ``duration``, ``dt`` and ``transient`` must be concrete (they fix the number of steps). No host-side
+    checks of the values: a NaN is not stopped but propagates into the result. With ``checkpoint`` (default) a
+    gradient stores one state per block of ``jr_jax.loop.CHECKPOINT_BLOCK_STEPS`` steps. Parameters (and drive
+    fields) may have a set axis, shape (n,): the sets run as the trailing axis of the one loop and the records
+    get a trailing set axis, (n_records, n); ``jax.vmap`` over the sets computes the same numbers with the set axis
+    first, which is slower on a CPU.
+    """
+    drive = _drives.constant(220.0 * u.Hz) if drive is None else drive
+    solver, record = get_solver(method), _as_record(record)
+    dt_s, dur_s, tr_s, dtype, key = run_settings(duration, dt, transient, dtype, drive, key)
+    n_steps, n_tr = whole_steps("duration", dur_s, dt_s), whole_steps("transient", tr_s, dt_s)
+    if n_steps % record.every:
+        raise ValueError(f"duration is {n_steps} steps, not a multiple of Record.every = {record.every}.")
+    state = JRState.zeros((), dtype) if initial_state is None else initial_state
+    if network is not None and not isinstance(state, NetworkState):
+        state = network.initial_state(state, params, dt_s, dtype)
+    elif network is None:       # parameters with a set axis: the state gets it too
+        shape = jnp.broadcast_shapes(*(jnp.shape(x) for x in set_leaves((params, drive, state))))
+        state = jax.tree.map(lambda x: jnp.broadcast_to(x, shape), state)
+    cfg = dict(solver=solver, dtype=dtype, checkpoint=checkpoint, reduce=record.reduce, network=network)
+    if n_tr:
+        state, _, _ = run_chunk(params, drive, state, key, jnp.int32(0), dt_s, n_windows=n_tr, every=1,
+                                variables=(), **cfg)
+    final, _, records = run_chunk(params, drive, state, key, jnp.int32(n_tr), dt_s, n_windows=n_steps // record.every,
+                                  every=record.every, variables=record.variables, **cfg)
+    return SimulationResult(record.times(n_steps // record.every, n_tr, dt_s, dtype), records, final, state,
+                            dt_s * u.second, solver.name, record)

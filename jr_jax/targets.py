@@ -1,0 +1,288 @@
+"""The built-in fitting objectives: an ERP in the time domain and a power spectrum, each a differentiable
+``loss(params: JRParams) -> scalar``.
+
+* :func:`erp_target`: the EEG response to a stimulus drive against a measured ERP. The loss is the mean squared
+  residual divided by the target's variance (1 − R²-like, dimensionless). An optional scale and baseline are
+  solved in closed form (least squares) at every evaluation, so the gradient is that of the profiled loss.
+* :func:`spectrum_target`: the log Welch PSD of the simulated EEG over a band against a measured PSD. With a noisy
+  drive the simulated PSD is the mean over K realisations with fixed keys (common random numbers), so the loss is
+  deterministic. An optional overall scale is profiled out in closed form.
+
+This is the one module of the fitting code that calls the simulator.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import brainunit as u
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .data import Recording, Spectrum
+from .drives import Drive
+from .model import eeg
+from .checks import run_settings, whole_steps
+from .simulation import DEFAULT_DT, DEFAULT_METHOD, Record, trace
+from .solvers import Solver, solver as get_solver
+from .spectra import welch
+from .store import digest
+
+
+def _mv_to(unit) -> float:
+    """Factor from model mV to ``unit`` (1 for arbitrary units)."""
+    return 1.0 if unit is None else float((1.0 * u.mV).to_decimal(unit))
+
+
+def _steps_per_sample(what: str, fs_hz: float, dt_s: float) -> int:
+    """Integration steps per sample at ``fs_hz``; a sample interval that is not a whole number of steps raises."""
+    k = 1.0 / (fs_hz * dt_s)
+    n = int(round(k))
+    if n < 1 or abs(k - n) > 1e-6 * k:
+        raise ValueError(f"{what} is sampled at {fs_hz:.6g} Hz: its sample interval {1e3 / fs_hz:.6g} ms must be a whole "
+                         f"number of steps of dt = {dt_s * 1e3:.6g} ms (it is {k:.6g}). Resample the data or choose dt "
+                         f"= (1 / sampling rate) / n for a whole n.")
+    return n
+
+
+# -- ERP ----------------------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ERPTarget:
+    """Objective: simulated EEG (sample k at t = transient + k / fs) against a measured ERP. Build with
+    :func:`erp_target`; call it on a JRParams to get the loss."""
+
+    recording: Recording
+    drive: object
+    dt_s: float
+    method: Solver
+    transient_steps: int
+    every: int
+    scale: bool
+    baseline: bool
+    dtype: object = None
+
+    @property
+    def n_points(self) -> int:
+        """The number of samples compared (the Laplace approximation's n)."""
+        return int(self.recording.values.shape[0])
+
+    def simulate(self, params):
+        """Simulated EEG at the target's sample times, in mV (traceable)."""
+        n = self.n_points
+        tr = trace(params, duration=(n - 1) * self.every * self.dt_s * u.second, dt=self.dt_s * u.second,
+                   drive=self.drive, method=self.method, record=Record(("eeg",), self.every),
+                   transient=self.transient_steps * self.dt_s * u.second, dtype=self.dtype)
+        first = eeg(tr.start_state).to_decimal(u.mV)[None]
+        return jnp.concatenate([first, tr.eeg.to_decimal(u.mV)])
+
+    def _fit_curve(self, x):
+        """(model curve in target units, scale, offset) with the nuisance scale/baseline solved by least squares."""
+        y = jnp.asarray(self.recording.values, x.dtype)
+        if self.scale:
+            xm = x - x.mean()
+            s = jnp.sum(xm * (y - y.mean())) / jnp.maximum(jnp.sum(xm * xm), jnp.finfo(x.dtype).tiny)
+        else:
+            s = jnp.asarray(_mv_to(self.recording.unit), x.dtype)
+        c = (y - s * x).mean() if self.baseline else jnp.zeros((), x.dtype)
+        return s * x + c, s, c
+
+    def model(self, params):
+        """The fitted model ERP in the target's units (scale and baseline applied)."""
+        return self._fit_curve(self.simulate(params))[0]
+
+    def nuisance(self, params) -> dict:
+        """The closed-form scale (target unit per mV) and baseline (target unit) at ``params``."""
+        _, s, c = self._fit_curve(self.simulate(params))
+        return {"scale": float(s), "baseline": float(c)}
+
+    def __call__(self, params):
+        y = jnp.asarray(self.recording.values)
+        m = self.model(params)
+        var = float(np.var(self.recording.values))
+        return jnp.mean((m - y.astype(m.dtype)) ** 2) / (var if var > 0 else 1.0)
+
+    def spec(self) -> dict:
+        """What fixes the loss, JSON-able: a resumed fit must find the same."""
+        return {"kind": "erp", "n": self.n_points, "fs_hz": self.recording.fs_hz, "data": digest(self.recording.values),
+                "dt_s": self.dt_s, "method": self.method.name, "transient_steps": self.transient_steps,
+                "scale": self.scale, "baseline": self.baseline, "drive": repr(self.drive)}
+
+
+def erp_target(data: Recording, drive, *, dt=DEFAULT_DT, method: str | Solver = DEFAULT_METHOD, transient=1.0 * u.second,
+               scale: bool | None = None, baseline: bool = True, dtype=None) -> ERPTarget:
+    """An ERP objective.
+
+    Args:
+      data: a :class:`jr_jax.data.Recording` (from an array, CSV or MNE); sample k is compared with the simulated EEG
+        at t = transient + k / sampling_rate.
+      drive: the input, stimulus included, in simulation time (the epoch starts at ``transient``): e.g.
+        ``drives.constant(60 * u.Hz) + drives.pulse(transient + 0.1 * u.second, 300 * u.Hz)``.
+      dt, method: the integration (the sample interval must be a whole number of steps).
+      transient: simulated before the epoch from the zero state, so that the epoch starts from rest.
+      scale: fit a scale factor (target units per mV); default: True when the data's unit is None (arbitrary units),
+        else False (model mV converted to the data's unit).
+      baseline: fit a constant offset (default True: measured ERPs are baseline-corrected, the model's EEG is not).
+    """
+    if not isinstance(data, Recording):
+        raise TypeError(f"data must be a jr_jax.data.Recording (jr_jax.data.recording(values, sampling_rate)); "
+                        f"got {type(data).__name__}.")
+    if not isinstance(drive, Drive):
+        raise TypeError(f"drive must be built with jr_jax.drives; got {drive!r}.")
+    if drive.is_random:
+        raise ValueError("an ERP target needs a deterministic drive (the ERP is the mean response); fit a noisy "
+                         "drive's output with spectrum_target.")
+    dt_s, _, tr_s, dtype, _ = run_settings(1.0 * u.second, dt, transient, dtype, drive, None)
+    every = _steps_per_sample("the ERP target", data.fs_hz, dt_s)
+    if data.values.shape[0] < 8:
+        raise ValueError(f"the ERP target must have at least 8 samples; got {data.values.shape[0]}.")
+    if scale is None:
+        scale = data.unit is None
+    if data.unit is None and not scale:
+        raise ValueError("data in arbitrary units (unit=None) needs scale=True; give the data's unit to fit without "
+                         "a scale.")
+    return ERPTarget(data, drive, dt_s, get_solver(method), whole_steps("transient", tr_s, dt_s), every, bool(scale),
+                     bool(baseline), dtype)
+
+
+# -- spectrum -----------------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SpectrumTarget:
+    """Objective: mean log-PSD error over a band; build with :func:`spectrum_target`."""
+
+    freqs: np.ndarray          # Hz, the bins compared
+    log_psd: np.ndarray        # log of the target PSD at freqs (target units)
+    unit: object
+    drive: object
+    keys: object               # (K,) keys, one realisation each
+    dt_s: float
+    method: Solver
+    n_steps: int
+    transient_steps: int
+    every: int
+    nperseg: int
+    bins: np.ndarray           # indices of freqs in the simulated Welch grid
+    scale: bool
+    dtype: object = None
+
+    @property
+    def n_points(self) -> int:
+        """The number of frequency bins compared (the Laplace approximation's n)."""
+        return int(self.freqs.shape[0])
+
+    def psd(self, params):
+        """Simulated PSD (mV²/Hz) at ``freqs``: the mean over the realisations (traceable)."""
+        fs = 1.0 / (self.every * self.dt_s)
+
+        def one(key):
+            tr = trace(params, duration=self.n_steps * self.dt_s * u.second, dt=self.dt_s * u.second,
+                       drive=self.drive, key=key, method=self.method, record=Record(("eeg",), self.every, "mean"),
+                       transient=self.transient_steps * self.dt_s * u.second, dtype=self.dtype)
+            x = tr.eeg.to_decimal(u.mV)
+            return welch(x, fs, nperseg=self.nperseg)[1].mantissa[self.bins]
+
+        p = jax.vmap(one)(self.keys).mean(axis=0)
+        # undo the window-mean (boxcar of `every` steps) that precedes the PSD: |H(f)|²
+        f, m = self.freqs, self.every
+        h = np.sin(np.pi * f * m * self.dt_s) / (m * np.sin(np.pi * f * self.dt_s)) if m > 1 else np.ones_like(f)
+        return p / jnp.asarray(h ** 2, p.dtype)
+
+    def _residuals(self, params):
+        k = 1.0 if self.unit is None else float((1.0 * u.mV ** 2 / u.Hz).to_decimal(self.unit))
+        lp = jnp.log(self.psd(params)) + math.log(k)
+        r = lp - jnp.asarray(self.log_psd, lp.dtype)
+        c = -r.mean() if self.scale else jnp.zeros((), lp.dtype)
+        return r + c, c
+
+    def model(self, params):
+        """The fitted model PSD in the target's units (scale applied)."""
+        r, _ = self._residuals(params)
+        return jnp.exp(r + jnp.asarray(self.log_psd, r.dtype))
+
+    def nuisance(self, params) -> dict:
+        """The closed-form log PSD scale at ``params`` (0 with scale=False)."""
+        return {"log_scale": float(self._residuals(params)[1])}
+
+    def __call__(self, params):
+        r, _ = self._residuals(params)
+        return jnp.mean(r * r)
+
+    def spec(self) -> dict:
+        """What fixes the loss, JSON-able: a resumed fit must find the same."""
+        return {"kind": "psd", "freqs": digest(self.freqs), "data": digest(self.log_psd), "dt_s": self.dt_s,
+                "method": self.method.name, "n_steps": self.n_steps, "transient_steps": self.transient_steps,
+                "every": self.every, "realisations": int(self.keys.shape[0]),
+                "keys": digest(jax.random.key_data(self.keys)), "scale": self.scale, "drive": repr(self.drive)}
+
+
+def spectrum_target(data: Recording | Spectrum, drive, *, band=(2.0 * u.Hz, 40.0 * u.Hz), duration=10.0 * u.second,
+                    realisations: int = 4, key=None, segment=2.0 * u.second, decimate=2.0 * u.ms, dt=DEFAULT_DT,
+                    method: str | Solver = DEFAULT_METHOD, transient=1.0 * u.second, scale: bool = True,
+                    dtype=None) -> SpectrumTarget:
+    """A spectral objective: mean over the bins in ``band`` of (log PSD_model − log PSD_target)².
+
+    Args:
+      data: a :class:`jr_jax.data.Recording` (its Welch PSD with ``segment``-long Hann segments, 50 % overlap, is the
+        target) or a :class:`jr_jax.data.Spectrum` (its frequency spacing sets the segment length).
+      drive: the input; with noise, each loss evaluation simulates ``realisations`` runs with the fixed keys
+        ``jax.random.split(key, realisations)`` (common random numbers) and averages their PSDs.
+      band: (low, high) frequencies compared.
+      duration: simulated time per realisation (after ``transient``); a whole number of segments is used.
+      decimate: the EEG is averaged over windows of this length before the PSD (the boxcar's response is divided
+        out).
+      scale: profile out an overall PSD scale (default True: a measured EEG's level depends on the recording).
+    """
+    if not isinstance(drive, Drive):
+        raise TypeError(f"drive must be built with jr_jax.drives; got {drive!r}.")
+    if drive.is_random and key is None:
+        raise ValueError("this drive is random: pass key=jax.random.key(seed); the realisations use fixed keys drawn "
+                         "from it.")
+    if not isinstance(realisations, (int, np.integer)) or realisations < 1:
+        raise ValueError(f"realisations must be a positive integer; got {realisations!r}.")
+    dt_s, dur_s, tr_s, dtype, key = run_settings(duration, dt, transient, dtype, drive, key)
+    lo, hi = (float(b.to_decimal(u.Hz)) for b in band)
+    if not 0 < lo < hi:
+        raise ValueError(f"band must be (low, high) with 0 < low < high; got {band!r}.")
+    if isinstance(data, Recording):
+        seg_s = float(segment.to_decimal(u.second))
+        nps = int(round(seg_s * data.fs_hz))
+        if data.values.shape[0] < nps:
+            raise ValueError(f"the recording is {data.values.shape[0] / data.fs_hz:.6g} s long, shorter than one Welch "
+                             f"segment of {seg_s:.6g} s; pass a longer recording or a shorter segment.")
+        if data.fs_hz / 2 < hi:
+            raise ValueError(f"the recording's sampling rate {data.fs_hz:.6g} Hz cannot resolve the band up to {hi:.6g} Hz "
+                             f"(Nyquist {data.fs_hz / 2:.6g} Hz).")
+        p = np.asarray(welch(data.values, data.fs_hz, nperseg=nps)[1].mantissa, np.float64)
+        f = np.fft.rfftfreq(nps, 1.0 / data.fs_hz)
+        unit = None if data.unit is None else data.unit ** 2 / u.Hz
+    elif isinstance(data, Spectrum):
+        f, p, unit = data.freqs, data.psd, data.unit
+        seg_s = 1.0 / data.df
+    else:
+        raise TypeError(f"data must be a jr_jax.data.Recording or Spectrum; got {type(data).__name__}.")
+    keep = (f >= lo - 1e-9) & (f <= hi + 1e-9)
+    if keep.sum() < 3:
+        raise ValueError(f"the band {lo:.6g}–{hi:.6g} Hz holds {int(keep.sum())} frequency bins of the target; it needs "
+                         f"at least 3.")
+    every = _steps_per_sample("the simulated EEG (decimate)", 1.0 / float(decimate.to_decimal(u.second)), dt_s)
+    fs_sim = 1.0 / (every * dt_s)
+    if fs_sim / 2 < hi:
+        raise ValueError(f"decimate = {decimate!r} gives {fs_sim:.6g} Hz, too slow for the band up to {hi:.6g} Hz.")
+    nperseg = int(round(seg_s * fs_sim))
+    if abs(seg_s * fs_sim - nperseg) > 1e-6 * nperseg:
+        raise ValueError(f"the target's segment ({seg_s:.6g} s, i.e. frequency spacing {1 / seg_s:.6g} Hz) must be a whole "
+                         f"number of decimated samples ({1e3 / fs_sim:.6g} ms).")
+    n_seg = int(dur_s // seg_s + 1e-9)
+    if n_seg < 1:
+        raise ValueError(f"duration ({dur_s:.6g} s) must hold at least one segment of {seg_s:.6g} s.")
+    f_sim = np.fft.rfftfreq(nperseg, 1.0 / fs_sim)
+    bins = np.rint(f[keep] * seg_s).astype(int)
+    if not np.allclose(f_sim[bins], f[keep], atol=1e-6 * max(1.0, hi)):
+        raise ValueError("the target's frequencies are not multiples of its spacing (1 / segment).")
+    keys = jax.random.split(key, int(realisations))
+    return SpectrumTarget(f[keep].astype(np.float64), np.log(p[keep]), unit, drive, keys, dt_s,
+                          get_solver(method), n_seg * nperseg * every, whole_steps("transient", tr_s, dt_s), every, nperseg,
+                          bins, bool(scale), dtype)

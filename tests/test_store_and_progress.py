@@ -1,0 +1,84 @@
+"""The one checkpoint store and the one progress meter, as simulate, sweep and fit use them."""
+
+import io
+
+import brainunit as u
+import jax
+import numpy as np
+import pytest
+from tqdm import tqdm
+
+import jr_jax as jr
+from jr_jax.store import CheckpointStore, StoreError
+
+NOISY = jr.drives.white_noise(120 * u.Hz, 30 * u.Hz * u.second ** 0.5)
+
+
+class SpecError(ValueError):
+    pass
+
+
+def test_store_round_trip_spec_check_and_manifest(tmp_path):
+    store = CheckpointStore(tmp_path, {"a": 1, "b": [1, 2]}, error=SpecError, what="job")
+    assert "x" not in store
+    store.save({"x": {"v": np.arange(3.0)}, "y": {"w": np.ones(2, bool)}}, {"x": {"n": 3}})
+    again = CheckpointStore(tmp_path, {"a": 1, "b": [1, 2]}, error=SpecError)
+    assert "x" in again and again.meta("x")["n"] == 3
+    np.testing.assert_array_equal(again.load("x")["v"], np.arange(3.0))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(SpecError, match=r"differs in \['b'\]"):
+        CheckpointStore(tmp_path, {"a": 1, "b": [1, 3]}, error=SpecError)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert not list(tmp_path.glob("*.tmp"))          # no temporary file is left behind
+
+
+def test_a_file_the_manifest_does_not_list_is_not_read_and_a_changed_one_is_named(tmp_path):
+    store = CheckpointStore(tmp_path, {}, error=SpecError)
+    np.savez(tmp_path / "orphan.npz", v=np.zeros(2))     # as a write killed before the manifest: not finished
+    assert "orphan" not in store
+    store.save({"x": {"v": np.arange(3.0)}})
+    np.savez(tmp_path / "x.npz", v=np.arange(3.0) + 1)
+    with pytest.raises(StoreError, match="x.npz is damaged or was replaced"):
+        store.load("x")
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(StoreError, match="manifest.json is damaged"):
+        store.manifest()
+
+
+def test_a_sweep_chunk_replaced_by_another_is_detected(tmp_path):
+    d = jr.grid(A=np.linspace(3.0, 3.6, 4) * u.mV)
+    jr.sweep(d, duration=2 * u.second, transient=0 * u.second, chunk_size=2, out_dir=tmp_path)
+    (tmp_path / "chunk_00001.npz").write_bytes((tmp_path / "chunk_00000.npz").read_bytes())
+    with pytest.raises(StoreError, match="chunk_00001.npz"):
+        jr.sweep(d, duration=2 * u.second, transient=0 * u.second, chunk_size=2, out_dir=tmp_path)
+
+
+def test_the_rate_leaves_out_the_compiling_chunk_and_a_resume_says_so(tmp_path):
+    """The first chunk (which compiles) counts as done before the clock starts: tqdm's ``initial`` holds it, so its
+    average rate is that of the later chunks; a resumed run starts its bar at what was done and says so."""
+    kw = dict(duration=1 * u.second, drive=NOISY, key=jax.random.key(0), chunk_steps=400, out_dir=tmp_path)
+    bar = tqdm(total=None, file=io.StringIO())
+    jr.simulate(jr.JRParams(), progress=bar, **kw)
+    assert (bar.n, bar.initial, bar.total) == (2000, 400, 2000)
+    bar = tqdm(total=None, file=io.StringIO())
+    jr.simulate(jr.JRParams(), progress=bar, **dict(kw, duration=1.5 * u.second))
+    assert (bar.n, bar.initial, bar.total) == (3000, 2400, 3000)      # 2000 resumed + 400 compiled anew
+    assert "resumed: 2000 of 3000 steps done" in bar.desc
+
+
+def test_fit_and_sweep_drive_the_same_meter(tmp_path):
+    counts = {}
+
+    class Meter:
+        def __init__(self, name):
+            self.name = name
+
+        def update(self, n):
+            counts[self.name] = counts.get(self.name, 0) + n
+
+    jr.sweep(jr.grid(A=np.linspace(3.0, 3.6, 6) * u.mV), duration=2 * u.second, chunk_size=4, progress=Meter("sweep"))
+    target = lambda p: (p.A.to_decimal(u.mV) - 3.0) ** 2  # noqa: E731
+    jr.fit(target, free=("A",), steps=5, rtol=0, laplace=False, progress=Meter("fit"))
+    assert counts == {"sweep": 6, "fit": 5}
+    with pytest.raises(TypeError, match="progress must be True, False or a tqdm-compatible object"):
+        jr.simulate(jr.JRParams(), duration=0.1 * u.second, progress="yes")
