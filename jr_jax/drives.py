@@ -232,8 +232,8 @@ def constant(p) -> Drive:
 def white_noise(mean, sigma) -> Drive:
     """p(t) = mean + sigma·ξ(t), ξ Gaussian white noise; ``sigma`` in Hz·√s (a step dt sees SD sigma/√dt).
 
-    Seed 000 writes its noise as "SD ≈ 30 Hz per sqrt(second)" and draws ``normal(mean, 30/sqrt(dt))`` per step: that
-    is ``white_noise(mean * u.Hz, 30 * u.Hz * u.second ** 0.5)``.
+    The brainmass Jansen–Rit tutorial writes its noise as "SD ≈ 30 Hz per sqrt(second)" and draws
+    ``normal(mean, 30/sqrt(dt))`` per step: that is ``white_noise(mean * u.Hz, 30 * u.Hz * u.second ** 0.5)``.
     """
     _hz("white_noise(mean)", mean)
     if isinstance(sigma, u.Quantity) and u.get_dim(sigma) == u.get_dim(u.Hz):

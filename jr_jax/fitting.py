@@ -8,6 +8,7 @@ built-in objectives are :func:`erp_target` and :func:`spectrum_target` (:mod:`jr
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from typing import Callable
@@ -19,7 +20,7 @@ import optax
 
 from .parametrisation import FreeField, Parametrisation, as_quantity, in_canonical
 from .params import CANONICAL_UNITS, FIELD_NAMES, JRParams
-from .progress import Progress
+from .progress import Progress, check_progress
 from .store import CheckpointStore
 from .targets import erp_target, spectrum_target  # noqa: F401 (jr_jax.fitting.erp_target, as before)
 from .uncertainty import NotIdentifiableWarning  # noqa: F401 (fit warns with it)
@@ -183,8 +184,11 @@ def _settled(opt, theta, opt_state):
 
 def _spec(objective: Callable, par: Parametrisation, theta0: np.ndarray, steps: int, optimizer_name: str) -> dict:
     """Everything that fixes a fit's numbers, JSON-able: a resumed fit must find the same in its store."""
-    obj = objective.spec() if hasattr(objective, "spec") else {"kind": "callable",
-                                                               "name": getattr(objective, "__qualname__", repr(objective))}
+    if hasattr(objective, "spec"):
+        obj = objective.spec()
+    else:       # a plain function is known by its name and its value at the first start
+        obj = {"kind": "callable", "name": getattr(objective, "__qualname__", repr(objective)),
+               "value_at_start": float(objective(par.params(jnp.asarray(theta0[0]))))}
     return {"objective": obj, "free": [dataclasses.asdict(f) for f in par.fields],
             "start": {n: in_canonical(n, getattr(par.start, n)).tolist() for n in FIELD_NAMES},
             "theta0": np.asarray(theta0).tolist(), "steps": int(steps), "optimizer": optimizer_name}
@@ -349,6 +353,7 @@ def fit(objective: Callable, *, start: JRParams | None = None, free=DEFAULT_FREE
       callback: ``callback(step, losses)`` after every step (losses: one per start); may raise to stop.
     """
     start = _checked_start(objective, start, steps)
+    check_progress(progress)
     par = Parametrisation(start, free, bounds)
     theta0 = _initial_thetas(par.fields, starts, key, spread, start)
     opt, opt_name = _optimizer(optimizer, learning_rate, steps)
@@ -359,21 +364,25 @@ def fit(objective: Callable, *, start: JRParams | None = None, free=DEFAULT_FREE
 
     update = _step_function(value, opt)
     run = _Run.fresh(opt, theta0, steps)
-    store = None
-    if out_dir is not None:
-        store = CheckpointStore(out_dir, _spec(objective, par, theta0, steps, opt_name), error=FitSpecError,
-                                what="fit")
-        if "fit_state" in store:
+    store = None if out_dir is None else CheckpointStore(out_dir, _spec(objective, par, theta0, steps, opt_name),
+                                                         error=FitSpecError, what="fit", exclusive=True)
+    with store or contextlib.nullcontext():
+        if store is not None and "fit_state" in store:
             run.restore(store.load("fit_state"), opt)
-
-    with Progress(progress, total=steps, unit="steps", desc="fitting", done=run.step) as bar:
-        while run.step < steps and not run.done:
-            loss = run.advance(update, rtol)
-            now = float(np.nanmin(loss)) if np.isfinite(loss).any() else float("nan")
-            bar.update(1, loss=f"{now:.4g}", best=f"{float(run.best_loss.min()):.4g}")
-            run.done = _stop_reason(run, loss, rtol, atol, patience)
-            if store is not None and (run.step % save_every == 0 or run.done or run.step == steps):
-                store.save({"fit_state": run.arrays()})
-            if callback is not None:
-                callback(run.step, loss)
+        with Progress(progress, total=steps, unit="steps", desc="fitting", done=run.step) as bar:
+            _optimise(run, update, bar, store, steps, rtol, atol, patience, save_every, callback)
     return _result(objective, par, run, theta0, value, steps, laplace)
+
+
+def _optimise(run: _Run, update: Callable, bar: Progress, store, steps: int, rtol: float, atol: float, patience: int,
+              save_every: int, callback) -> None:
+    """Optimiser steps until a stopping rule holds or ``steps`` are done, saving to ``store`` as it goes."""
+    while run.step < steps and not run.done:
+        loss = run.advance(update, rtol)
+        now = float(np.nanmin(loss)) if np.isfinite(loss).any() else float("nan")
+        bar.update(1, loss=f"{now:.4g}", best=f"{float(run.best_loss.min()):.4g}")
+        run.done = _stop_reason(run, loss, rtol, atol, patience)
+        if store is not None and (run.step % save_every == 0 or run.done or run.step == steps):
+            store.save({"fit_state": run.arrays()})
+        if callback is not None:
+            callback(run.step, loss)

@@ -3,7 +3,7 @@
 One loop serves every use. What differs between one column, a batch of parameter sets and a network is held by a
 *layout*, a small object with one interface:
 
-* ``carry(state)``: the loop's carry at the chunk's start; ``columns(carry)``: the packed state (6, …) in it (what
+* ``carry(state, step0)``: the loop's carry at the chunk's start (global step ``step0``); ``columns(carry)``: the packed state (6, …) in it (what
   is observed and checked for NaN); ``final(carry, step)``: the state to hand back;
 * ``advance(carry, i, noise)``: one solver step from global step ``i``;
 * ``noise(i)``: the random numbers of global step ``i`` (from ``fold_in(key, i)``: they depend on the key and the
@@ -73,16 +73,18 @@ class Sets:
 
     def __init__(self, solver, params, drive, dt, key, dtype):
         self.solver, self.params, self.drive, self.dt, self.key, self.dtype = solver, params, drive, dt, key, dtype
-        if per_set_keys(key):
+        self.sets = None
+        if per_set_keys(key):           # each set's values beside its key, for a vmap over the sets
             values, rebuild = split_sets((params, drive))
-            sets = [jnp.broadcast_to(x, key.shape) for x in values]
-            self.noise = lambda i: jax.vmap(  # noqa: E731
-                lambda k, v: solver.noise(rng.fold_in(k, i), dt, *rebuild(v)))(key, sets)
+            self.sets = ([jnp.broadcast_to(x, key.shape) for x in values], rebuild)
 
     def noise(self, i):
-        return self.solver.noise(rng.fold_in(self.key, i), self.dt, self.params, self.drive)
+        if self.sets is None:
+            return self.solver.noise(rng.fold_in(self.key, i), self.dt, self.params, self.drive)
+        values, rebuild = self.sets
+        return jax.vmap(lambda k, v: self.solver.noise(rng.fold_in(k, i), self.dt, *rebuild(v)))(self.key, values)
 
-    def carry(self, state):
+    def carry(self, state, step0):
         return pack(state)
 
     def columns(self, carry):
@@ -109,7 +111,7 @@ class Column(Sets):
         super().__init__(solver, params, drive, dt, key, dtype)
         self.inputs, self.ride = riders((params, drive), dtype)
 
-    def carry(self, state):
+    def carry(self, state, step0):
         return jnp.concatenate([pack(state), self.ride])
 
     def columns(self, carry):
@@ -160,13 +162,15 @@ class Coupled(Sets):
     def __init__(self, solver, params, drive, dt, key, dtype, network, n_buf):
         super().__init__(solver, params, drive, dt, key, dtype)
         self.network, self.n_buf = network, n_buf
-        col_keys = jax.random.split(key, network.n_regions)
-        p_cols = jax.tree.map(lambda x: jnp.broadcast_to(x, (network.n_regions,)), params)
-        self.noise = lambda i: jax.vmap(  # noqa: E731
-            lambda k, pc: solver.noise(rng.fold_in(k, i), dt, pc, drive))(col_keys, p_cols)
+        self.col_keys = jax.random.split(key, network.n_regions)
+        self.p_cols = jax.tree.map(lambda x: jnp.broadcast_to(x, (network.n_regions,)), params)
         self.prep = network.prepare(dt.mantissa, n_buf, dtype, solver.stages)
 
-    def carry(self, state, step0=0):
+    def noise(self, i):
+        return jax.vmap(lambda k, pc: self.solver.noise(rng.fold_in(k, i), self.dt, pc, self.drive))(self.col_keys,
+                                                                                                     self.p_cols)
+
+    def carry(self, state, step0):
         return pack(state.columns), jnp.roll(state.history, step0 % self.n_buf, axis=0)
 
     def columns(self, carry):
@@ -201,10 +205,9 @@ def run_chunk(params, drive, state, key, step0, dt_s, *, solver, n_windows, ever
     dt = u.Quantity(jnp.asarray(dt_s, dtype), unit=u.second)
     if network is not None:
         layout = Coupled(solver, p, drive, dt, key, dtype, network, state.history.shape[0])
-        carry0 = layout.carry(state, step0)
     else:
         layout = (Column if single and not checkpoint else Sets)(solver, p, drive, dt, key, dtype)
-        carry0 = layout.carry(state)
+    carry0 = layout.carry(state, step0)
     records = _Records(layout, variables, every, reduce, dtype)
     gw = block_windows(n_windows, every, CHECKPOINT_BLOCK_STEPS if checkpoint else BLOCK_STEPS)
     chunk_noise = None

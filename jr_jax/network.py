@@ -10,7 +10,7 @@ Coupling rules (``rule=``), K = weights (row i receives from column j), G = the 
 * ``"afferent"`` (Jansen & Rit 1995, The Virtual Brain): p_i += G Σ_j K_ij S(y1_j − y2_j)(t − τ_ij), an afferent pulse
   density (Hz) onto the excitatory interneurons of column i.
 * ``"pyramidal"`` (the Jansen–Rit reference summary): y0_i'' = A a [S(y1_i − y2_i) + G Σ_j K_ij S(y0_j(t − τ_ij))] − 2a y0_i' − a² y0_i.
-  The seed writes the sum added to y0'' itself; a pulse density (Hz) cannot be added to an acceleration (mV/s²), so
+  The summary writes the sum added to y0'' itself; a pulse density (Hz) cannot be added to an acceleration (mV/s²), so
   it enters the pyramidal kernel like S(y1 − y2): the summary's K_ij is A·a·G·K_ij here (units mV/s).
 
 Field feedback (the Jansen–Rit reference summary's ψ): ψ_i = Σ_j F_ij S(y1_j − y2_j)(t), instantaneous, with F from the centres' distances
@@ -155,6 +155,10 @@ class Network:
         h_start = history[step % n_buf]
 
         def hook(state, c):
+            if c not in prep:
+                raise ValueError(f"the solver evaluated the network's input at stage {c} of the step, which is not "
+                                 f"among its stages {tuple(k for k in prep if k != 'lo')}: list every stage in its "
+                                 f"stages = (...).")
             w_past, w_start, w_stage = prep[c]
             h_stage = self.presynaptic(state, params).astype(history.dtype)
             x = sum(jnp.sum(w * p, axis=-1) for w, p in zip(w_past, planes)) + w_start @ h_start + w_stage @ h_stage

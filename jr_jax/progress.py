@@ -10,6 +10,17 @@ from __future__ import annotations
 import sys
 
 
+def check_progress(progress) -> bool:
+    """Whether ``progress`` asks for a meter (True or a tqdm-compatible object); a TypeError for anything else.
+    Called before a job touches its folder."""
+    if progress is None or progress is False:
+        return False
+    if progress is True or callable(getattr(progress, "update", None)):
+        return True
+    raise TypeError(f"progress must be True, False or a tqdm-compatible object with update(); "
+                    f"got {type(progress).__name__}.")
+
+
 class Progress:
     """Counts ``total`` whole items of work (``unit``: steps, sets), ``done`` of them already finished (a resumed
     job). ``progress``: False/None (silent), True (a tqdm bar) or a tqdm-compatible object (its ``update(n)`` gets
@@ -26,16 +37,13 @@ class Progress:
 
             self.bar = tqdm(total=total, initial=done, unit=unit, desc=desc, file=sys.stderr, dynamic_ncols=True)
             self.owned = True
-        elif callable(getattr(progress, "update", None)):
+        elif check_progress(progress):
             self.bar = progress
             for name, value in (("total", total), ("initial", done), ("n", done)):
                 if hasattr(progress, name):
                     setattr(progress, name, value)
             if callable(getattr(progress, "set_description", None)):
                 progress.set_description(desc)
-        else:
-            raise TypeError(f"progress must be True, False or a tqdm-compatible object with update(); "
-                            f"got {type(progress).__name__}.")
 
     def update(self, n: int, **postfix) -> None:
         """``n`` more units done; ``postfix`` (e.g. ``loss=0.12``) is shown beside the bar."""
@@ -58,6 +66,8 @@ class Progress:
     def close(self) -> None:
         if self.owned:
             self.bar.close()
+        elif callable(getattr(self.bar, "refresh", None)):
+            self.bar.refresh()          # the caller's bar: draw the final count, leave it open
 
     def __enter__(self):
         return self

@@ -22,7 +22,7 @@ from .loop import UNITS, block_windows, run_chunk
 from .model import STATE_NAMES, STATE_UNITS, JRState
 from .network import Network, NetworkState, check_delays_fit, check_params
 from .params import JRParams
-from .progress import Progress
+from .progress import Progress, check_progress
 from .solvers import DEFAULT_METHOD, Solver, solver as get_solver
 from .store import CheckpointStore, digest
 from .units import fmt_seconds
@@ -96,12 +96,14 @@ class SimulationResult:
     method: str
     record: Record
 
-    def tree_flatten(self):
-        return (self.time, self.variables, self.final_state, self.start_state, self.dt), (self.method, self.record)
+    def tree_flatten(self):         # dt is static: under vmap it stays one step, not one per set
+        dt_s = float(self.dt.to_decimal(u.second))
+        return (self.time, self.variables, self.final_state, self.start_state), (dt_s, self.method, self.record)
 
     @classmethod
     def tree_unflatten(cls, aux, children):
-        return cls(*children, *aux)
+        dt_s, method, record = aux
+        return cls(*children, dt_s * u.second, method, record)
 
     def __getattr__(self, name):
         if name in VARIABLES:
@@ -130,6 +132,7 @@ def _check_model(params, drive, network) -> _drives.Drive:
             raise TypeError(f"network must be built with jr_jax.network.network(); got {type(network).__name__}.")
         check_params(params, network.n_regions)
         network.check_noise(drive)
+        check_delays_fit(network)
     return drive
 
 
@@ -156,17 +159,16 @@ def _initial_state(initial_state, params, n_sets, network, dt_s, dtype):
         state = column_state(initial_state, dtype)
     if network is None:
         return state
-    check_delays_fit(network)
     n = network.n_regions
     if any(np.shape(x.mantissa) not in ((), (n,)) for x in state):
         raise ValueError(f"initial_state fields must be scalars or have shape ({n},) for a network of {n} columns.")
     return network.initial_state(state, params, dt_s, dtype)
 
 
-def _chunk_windows(n_windows: int, every: int, chunk_steps, progress) -> int:
-    """Windows per compiled chunk: the whole run up to MAX_CHUNK_STEPS, ~50 chunks with a progress meter."""
+def _chunk_windows(n_windows: int, every: int, chunk_steps, shown: bool) -> int:
+    """Windows per compiled chunk: the whole run up to MAX_CHUNK_STEPS, ~50 chunks when progress is shown."""
     if chunk_steps is None:
-        return max(1, -(-n_windows // 50)) if progress else max(1, min(n_windows, MAX_CHUNK_STEPS // every))
+        return max(1, -(-n_windows // 50)) if shown else max(1, min(n_windows, MAX_CHUNK_STEPS // every))
     if not isinstance(chunk_steps, (int, np.integer)) or chunk_steps < every:
         raise ValueError(f"chunk_steps must be a whole number of steps >= Record.every = {every}; got {chunk_steps!r}.")
     return int(chunk_steps) // every
@@ -228,18 +230,39 @@ def _run_spec(chunks: _Chunks, n_tr: int, state) -> dict:
     net, rec = chunks.network, chunks.record
     return {"params": digest(chunks.params), "drive": [type(chunks.drive).__name__, digest(chunks.drive)],
             "key": digest(jax.random.key_data(chunks.key)), "dt_s": chunks.dt_s, "transient_steps": n_tr,
-            "method": chunks.solver.name, "record": [list(rec.variables), rec.every, rec.reduce],
+            "method": chunks.solver.spec(), "record": [list(rec.variables), rec.every, rec.reduce],
             "dtype": str(jnp.dtype(chunks.dtype)),
             "network": None if net is None else [net.rule, net.max_delay_s, digest(net)], "initial_state": digest(state)}
 
 
-class _RunFolder:
-    """A run in a :class:`jr_jax.store.CheckpointStore`: ``state`` (the state and global step after the last
-    chunk), ``start`` (the state after the transient) and ``records_00000``, … (one per recorded chunk)."""
+class _NoFolder:
+    """A run without a checkpoint folder: nothing to resume, nothing saved."""
+
+    def resume(self, state, n_windows, variables, n_tr):
+        """(state, global step, start state, windows recorded, record pieces) to continue from."""
+        return state, 0, (state if n_tr == 0 else None), 0, []
+
+    def save(self, state, step, records=None, n_windows=0, start=None):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+
+class _RunFolder(_NoFolder):
+    """A run in a :class:`jr_jax.store.CheckpointStore` (held by this process while it runs): ``state`` (the state
+    and global step after the last chunk), ``start`` (the state after the transient) and ``records_00000``, … (one
+    per recorded chunk)."""
 
     def __init__(self, out_dir, spec):
-        self.store = CheckpointStore(out_dir, spec, error=RunSpecError, what="run")
+        self.store = CheckpointStore(out_dir, spec, error=RunSpecError, what="run", exclusive=True)
         self.n_saved = 0
+
+    def __exit__(self, *exc):
+        self.store.close()
 
     @staticmethod
     def _arrays(state) -> dict:
@@ -250,12 +273,12 @@ class _RunFolder:
         leaves, treedef = jax.tree.flatten(like)
         return jax.tree.unflatten(treedef, [jnp.asarray(z[f"s{i}"], x.dtype) for i, x in enumerate(leaves)])
 
-    def resume(self, state, n_windows, variables):
-        """(state, global step, start state or None, windows recorded, record pieces); the start when empty."""
+    def resume(self, state, n_windows, variables, n_tr):
         if "state" not in self.store:
-            return state, 0, None, 0, []
+            return super().resume(state, n_windows, variables, n_tr)
         step, self.n_saved = self.store.meta("state")["step"], self.store.meta("state")["n_chunks"]
-        start = self._state(state, self.store.load("start")) if "start" in self.store else None
+        start = (self._state(state, self.store.load("start")) if "start" in self.store
+                 else state if n_tr == 0 else None)
         pieces, w = [], 0
         for k in range(self.n_saved):
             name = f"records_{k:05d}"
@@ -277,6 +300,28 @@ class _RunFolder:
             self.n_saved += 1
         files["state"], meta["state"] = self._arrays(state), {"step": step, "n_chunks": self.n_saved}
         self.store.save(files, meta)
+
+
+def _run_all(run: _Chunks, folder: _NoFolder, bar: Progress, state, step: int, w_done: int, n_tr: int, n_windows: int,
+             chunk_w: int, every: int):
+    """The transient (nothing recorded), then the recorded windows, chunk by chunk from where the folder left off;
+    returns the final state, the start state (after the transient, if reached here) and the new record pieces."""
+    step0, start, pieces = min(step, n_tr), None, []
+    while step0 < n_tr:
+        n = min(max(1, chunk_w * every), n_tr - step0)
+        state, _ = run(state, step0, n, 1, ())
+        step0 += n
+        start = state if step0 == n_tr else None
+        folder.save(state, step0, start=start)
+        bar.update(n)
+    while w_done < n_windows:           # the recorded windows start after the transient
+        n_w = min(chunk_w, n_windows - w_done)
+        state, out = run(state, step0 + w_done * every, n_w, every, run.record.variables)
+        pieces.append(out)
+        w_done += n_w
+        folder.save(state, step0 + w_done * every, out, n_w)
+        bar.update(n_w * every)
+    return state, start, pieces
 
 
 # -- simulate -----------------------------------------------------------------------------------------------------
@@ -323,36 +368,17 @@ def simulate(params: JRParams, *, duration, dt=DEFAULT_DT, drive=None, method: s
         raise ValueError(f"duration is {n_steps} steps, not a multiple of Record.every = {every}.")
     state = _initial_state(initial_state, params, n_sets, network, dt_s, dtype)
     n_windows = n_steps // every
-    chunk_w = _chunk_windows(n_windows, every, chunk_steps, progress)
+    chunk_w = _chunk_windows(n_windows, every, chunk_steps, check_progress(progress))
     # one dtype for every number, so that new values of any kind reuse the compiled run (host numbers via NumPy)
     params, drive = jax.tree.map(lambda x: jnp.asarray(x, dtype) if isinstance(x, jax.Array) else np.asarray(x, dtype),
                                  (params, drive))
     run = _Chunks(params, drive, key, dt_s, solver, record, dtype, network, n_sets, check_finite)
-    folder = None if out_dir is None else _RunFolder(out_dir, _run_spec(run, n_tr, state))
-    step, start, w_done, pieces = 0, (state if n_tr == 0 else None), 0, []
-    if folder is not None:
-        state, step, stored_start, w_done, pieces = folder.resume(state, n_windows, record.variables)
-        start = stored_start if stored_start is not None else start
-    step0 = min(step, n_tr)              # the recorded windows start after the transient
-    with Progress(progress, total=n_tr + n_steps, unit="steps", desc=f"simulating {fmt_seconds(tr_s + dur_s)}",
-                  done=step) as bar:
-        tr_chunk = max(1, chunk_w * every)
-        while step0 < n_tr:             # the transient: nothing recorded
-            n = min(tr_chunk, n_tr - step0)
-            state, _ = run(state, step0, n, 1, ())
-            step0 += n
-            start = state if step0 == n_tr else None
-            if folder is not None:
-                folder.save(state, step0, start=start)
-            bar.update(n)
-        while w_done < n_windows:
-            n_w = min(chunk_w, n_windows - w_done)
-            state, out = run(state, step0 + w_done * every, n_w, every, record.variables)
-            pieces.append(out)
-            w_done += n_w
-            if folder is not None:
-                folder.save(state, step0 + w_done * every, out, n_w)
-            bar.update(n_w * every)
+    with (_RunFolder(out_dir, _run_spec(run, n_tr, state)) if out_dir is not None else _NoFolder()) as folder:
+        state, step, start, w_done, pieces = folder.resume(state, n_windows, record.variables, n_tr)
+        with Progress(progress, total=n_tr + n_steps, unit="steps", desc=f"simulating {fmt_seconds(tr_s + dur_s)}",
+                      done=step) as bar:
+            state, reached, new = _run_all(run, folder, bar, state, step, w_done, n_tr, n_windows, chunk_w, every)
+    start, pieces = (start if reached is None else reached), pieces + new
     if len(pieces) == 1:
         variables = pieces[0]
     else:

@@ -30,6 +30,8 @@ from . import rng
 from .model import JRState, firing_rates, pack, rhs, unpack
 
 DEFAULT_METHOD = "rk4"
+
+
 class ExplicitNoise(NamedTuple):
     """Random part of p over one step (Hz): the per-step draw plus σ·ΔW/dt; ``None`` for a deterministic drive."""
 
@@ -86,6 +88,25 @@ class Solver:
     strong_order: ClassVar[float] = 1.0
     stages: ClassVar[tuple[float, ...]]
     description: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs):
+        """A solver that defines ``step`` must say what it is: a ``name``, its ``order`` and its ``stages``."""
+        super().__init_subclass__(**kwargs)
+        if "step" not in cls.__dict__:
+            return
+        name, stages = getattr(cls, "name", None), getattr(cls, "stages", None)
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"solver {cls.__qualname__} must set name = '...' (a short identifier).")
+        if (not isinstance(stages, tuple) or not stages
+                or not all(isinstance(c, (int, float)) and 0 <= c <= 1 for c in stages)):
+            raise TypeError(f"solver {cls.__qualname__} must set stages = (c, ...): the fractions of dt in [0, 1] "
+                            f"at which its step calls the right-hand side; got {stages!r}.")
+        if not isinstance(getattr(cls, "order", None), int):
+            raise TypeError(f"solver {cls.__qualname__} must set order = n (its deterministic order).")
+
+    def spec(self) -> str:
+        """What identifies the solver's numbers in a checkpoint folder: its class path and its fields."""
+        return f"{type(self).__module__}.{self!r}"
 
     def step(self, state, t, dt, params, drive, noise, coupling=None) -> JRState:
         raise NotImplementedError

@@ -25,7 +25,7 @@ from .designs import Design
 from .loop import run_chunk
 from .model import JRState
 from .params import CANONICAL_UNITS, FIELD_NAMES, JRParams
-from .progress import Progress
+from .progress import Progress, check_progress
 from .simulation import DEFAULT_DT, DEFAULT_METHOD
 from .solvers import Solver, solver as get_solver
 from .store import CheckpointStore, digest, stored_spec
@@ -297,9 +297,10 @@ def sweep(design, *, duration, dt=DEFAULT_DT, drive=None, method: str | Solver =
     if max_chunks is not None:
         if out_dir is None:
             raise ValueError("max_chunks needs out_dir, where the finished chunks are kept for the next call.")
-        if not isinstance(max_chunks, (int, np.integer)) or max_chunks < 1:
-            raise ValueError(f"max_chunks must be a positive whole number of chunks; got {max_chunks!r}.")
+        if not isinstance(max_chunks, (int, np.integer)) or max_chunks < 0:
+            raise ValueError(f"max_chunks must be a whole number of chunks >= 0; got {max_chunks!r}.")
     solver = get_solver(method)
+    check_progress(progress)
     n = batch_size(params, drive)
     the_design = Design(params, drive, {}, (n,)) if the_design is None else the_design
     dt_s, dur_s, tr_s, dtype, key = run_settings(duration, dt, transient, dtype, drive, key)
@@ -316,7 +317,7 @@ def sweep(design, *, duration, dt=DEFAULT_DT, drive=None, method: str | Solver =
     # the hash sees one value per set, however the values are held
     hashed = map_sets(lambda x: np.broadcast_to(x, (n,)), (cparams, cdrive))
     spec = {"version": SPEC_VERSION, "n_sets": n, "chunk_size": chunk, "duration_s": dur_s, "dt_s": dt_s,
-            "transient_s": tr_s, "method": solver.name, "dtype": str(np.dtype(dtype)), "keys": keys,
+            "transient_s": tr_s, "method": solver.spec(), "dtype": str(np.dtype(dtype)), "keys": keys,
             "key": np.asarray(jax.random.key_data(key)).ravel().tolist(), "features": features.to_dict(),
             "drive": type(drive).__name__, "design_sha256": digest((hashed[0], (hashed[1], chunks.state)))}
     store = None if out_dir is None else CheckpointStore(out_dir, spec, error=SweepSpecError, what="sweep")

@@ -107,7 +107,7 @@ class ERPTarget:
     def spec(self) -> dict:
         """What fixes the loss, JSON-able: a resumed fit must find the same."""
         return {"kind": "erp", "n": self.n_points, "fs_hz": self.recording.fs_hz, "data": digest(self.recording.values),
-                "dt_s": self.dt_s, "method": self.method.name, "transient_steps": self.transient_steps,
+                "dt_s": self.dt_s, "method": self.method.spec(), "transient_steps": self.transient_steps,
                 "scale": self.scale, "baseline": self.baseline, "drive": repr(self.drive)}
 
 
@@ -213,7 +213,7 @@ class SpectrumTarget:
     def spec(self) -> dict:
         """What fixes the loss, JSON-able: a resumed fit must find the same."""
         return {"kind": "psd", "freqs": digest(self.freqs), "data": digest(self.log_psd), "dt_s": self.dt_s,
-                "method": self.method.name, "n_steps": self.n_steps, "transient_steps": self.transient_steps,
+                "method": self.method.spec(), "n_steps": self.n_steps, "transient_steps": self.transient_steps,
                 "every": self.every, "realisations": int(self.keys.shape[0]),
                 "keys": digest(jax.random.key_data(self.keys)), "scale": self.scale, "drive": repr(self.drive)}
 

@@ -1,6 +1,7 @@
 """The main job (jr-jax regimes) and the notebooks, run as a user would."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -56,8 +57,6 @@ def test_bifurcation_command(tmp_path):
 
 def test_cli_fit_erp_and_resume(tmp_path):
     """jr-jax fit on a CSV ERP simulated from known parameters: outputs written; a second run resumes (no new steps)."""
-    import json
-
     import brainunit as u
     import numpy as np
 
@@ -78,7 +77,8 @@ def test_cli_fit_erp_and_resume(tmp_path):
     out = json.loads((tmp_path / "out" / "fit.json").read_text())
     assert out["steps"] <= 40 and out["loss"] < 0.05 and set(out["params"]) == {"A", "B"}
     assert (tmp_path / "out" / "fit.png").stat().st_size > 10_000
-    state = tmp_path / "out" / "state" / "fit_state.npz"
+    state = tmp_path / "out" / "state" / json.loads((tmp_path / "out" / "state" / "manifest.json").read_text())[
+        "fit_state"]["file"]
     before = state.stat().st_mtime_ns
     assert cli.main(args) == 0                 # resumes from the saved, finished state
     assert state.stat().st_mtime_ns == before

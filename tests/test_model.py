@@ -30,7 +30,7 @@ def test_rhs_units_and_value_against_reference():
 
 
 def test_C0_no_input_matches_analytic_relaxation():
-    """Seed 001 says 'C = 0: each population relaxes to zero'. With the equations as written, y1 and y2 do, but
+    """The Jansen–Rit reference summary says 'C = 0: each population relaxes to zero'. With the equations as written, y1 and y2 do, but
     y0 relaxes to (A/a)·S(0) because S(0) = 2e0/(1 + e^{r v0}) ≠ 0: y0(t) = (A/a) S(0) (1 − e^{−at}(1 + at))."""
     res = _run(JRParams(C=0.0), 0.0, 0.2)
     t = np.asarray(res.time.to_decimal(u.second))
@@ -65,7 +65,7 @@ def test_B0_saturates_without_oscillation(p):
 
 
 def test_linear_limit_is_critically_damped_not_oscillatory():
-    """Seed 001: 'small y, sigmoid linearised: three decoupled damped oscillators with frequencies ~a, ~b'. With the
+    """The Jansen–Rit reference summary: 'small y, sigmoid linearised: three decoupled damped oscillators with frequencies ~a, ~b'. With the
     populations decoupled (C = 0, and A a S'(0) small) each kernel (d/dt + k)² is critically damped: eigenvalues
     −a, −a, −a, −a, −b, −b, all real — relaxation with rates a and b, no oscillation."""
     p0 = JRParams(C=0.0, A=0.0 * u.mV)

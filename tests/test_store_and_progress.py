@@ -1,6 +1,7 @@
 """The one checkpoint store and the one progress meter, as simulate, sweep and fit use them."""
 
 import io
+import json
 
 import brainunit as u
 import jax
@@ -82,3 +83,93 @@ def test_fit_and_sweep_drive_the_same_meter(tmp_path):
     assert counts == {"sweep": 6, "fit": 5}
     with pytest.raises(TypeError, match="progress must be True, False or a tqdm-compatible object"):
         jr.simulate(jr.JRParams(), duration=0.1 * u.second, progress="yes")
+
+
+# -- damaged folders, for each store -------------------------------------------------------------------------------
+
+def _run(out, A=3.25):
+    return jr.simulate(jr.JRParams(A=A * u.mV), duration=0.2 * u.second, drive=NOISY, key=jax.random.key(0),
+                       chunk_steps=100, out_dir=out)
+
+
+def _sweep(out, A=3.0):
+    return jr.sweep(jr.grid(A=np.linspace(A, 3.6, 4) * u.mV), duration=0.5 * u.second, transient=0 * u.second,
+                    chunk_size=2, out_dir=out)
+
+
+def _fit(out, A=3.0):
+    target = lambda p: (p.A.to_decimal(u.mV) - A) ** 2 + (p.B.to_decimal(u.mV) - 20.0) ** 2  # noqa: E731
+    return jr.fit(target, free=("A", "B"), steps=6, save_every=2, rtol=0, laplace=False, out_dir=out)
+
+
+JOBS = {"run": (_run, "records_00001"), "sweep": (_sweep, "chunk_00001"), "fit": (_fit, "fit_state")}
+
+
+def _listed(folder, name):
+    return folder / json.loads((folder / "manifest.json").read_text())[name]["file"]
+
+
+def _damage(kind, how, folder, other):
+    job, victim = JOBS[kind]
+    path = _listed(folder, victim)
+    if how == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif how == "swapped":        # another file in its place (the fit: the other folder's state)
+        donor = {"run": folder, "sweep": folder, "fit": other}[kind]
+        path.write_bytes(_listed(donor, {"run": "records_00000", "sweep": "chunk_00000", "fit": victim}[kind])
+                         .read_bytes())
+    elif how == "foreign":        # a file and its manifest entry copied from a folder of another specification
+        foreign = _listed(other, victim)
+        (folder / foreign.name).write_bytes(foreign.read_bytes())
+        manifest = json.loads((folder / "manifest.json").read_text())
+        manifest[victim] = json.loads((other / "manifest.json").read_text())[victim]
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+    elif how == "missing":
+        path.unlink()
+    elif how == "no spec":
+        (folder / "spec.json").unlink()
+        return "no spec.json"
+    elif how == "garbage manifest":
+        (folder / "manifest.json").write_text("garbage")
+        return "manifest.json is damaged"
+    return victim
+
+
+@pytest.mark.parametrize("kind", sorted(JOBS))
+@pytest.mark.parametrize("how", ["truncated", "swapped", "foreign", "missing", "no spec", "garbage manifest"])
+def test_a_damaged_folder_is_named_never_used(tmp_path, kind, how):
+    job, _ = JOBS[kind]
+    job(tmp_path / "a")
+    job(tmp_path / "b", 3.1)                   # another specification
+    named = _damage(kind, how, tmp_path / "a", tmp_path / "b")
+    with pytest.raises(StoreError, match=named):
+        job(tmp_path / "a")
+
+
+def test_two_processes_on_one_folder_both_end_correct(tmp_path):
+    """Two sweeps started together on one folder: each writes every chunk it does not find finished, with its own
+    temporary files, and the manifest is updated under a lock; both end with the one-process result."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(f"""
+        import json, numpy as np, brainunit as u, jax, jr_jax as jr
+        d = jr.grid(A=np.linspace(3.0, 3.6, 8) * u.mV, drive=jr.drives.white_noise(150 * u.Hz, 20 * u.Hz * u.second ** 0.5))
+        r = jr.sweep(d, duration=2 * u.second, transient=0.5 * u.second, key=jax.random.key(3), chunk_size=2,
+                     out_dir={str(tmp_path / 'shared')!r})
+        print(json.dumps(np.asarray(r.features["mean"].mantissa).tolist()))
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    d = jr.grid(A=np.linspace(3.0, 3.6, 8) * u.mV, drive=jr.drives.white_noise(150 * u.Hz, 20 * u.Hz * u.second ** 0.5))
+    one = jr.sweep(d, duration=2 * u.second, transient=0.5 * u.second, key=jax.random.key(3), chunk_size=2)
+    for out, _ in outs:
+        np.testing.assert_array_equal(np.asarray(json.loads(out.strip().splitlines()[-1])),
+                                      np.asarray(one.features["mean"].mantissa))
+    resumed = jr.sweep(d, duration=2 * u.second, transient=0.5 * u.second, key=jax.random.key(3), chunk_size=2,
+                       out_dir=tmp_path / "shared")
+    np.testing.assert_array_equal(np.asarray(resumed.features["mean"].mantissa), np.asarray(one.features["mean"].mantissa))
+    assert not list((tmp_path / "shared").glob("*.tmp"))
