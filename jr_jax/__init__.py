@@ -10,13 +10,14 @@ from .network import Network, NetworkState
 from .params import JRParams
 from .simulation import (DEFAULT_DT, DEFAULT_METHOD, Record, RunSpecError, SimulationError, SimulationResult, simulate,
                          trace)
-from .store import CheckpointStore, StoreError
+from .checks import BudgetError
+from .store import CheckpointStore, StoreBusyError, StoreError
 from .sweeps import SweepResult, sweep
 from .targets import erp_target, spectrum_target
 from .units import UnitError
 
-__all__ = ["DEFAULT_DT", "DEFAULT_METHOD", "CheckpointStore", "Design", "FitResult", "JRParams", "JRState", "Network",
-           "NetworkState", "Record", "RunSpecError", "SimulationError", "SimulationResult", "StoreError", "SweepResult",
+__all__ = ["DEFAULT_DT", "DEFAULT_METHOD", "BudgetError", "CheckpointStore", "Design", "FitResult", "JRParams", "JRState", "Network",
+           "NetworkState", "Record", "RunSpecError", "SimulationError", "SimulationResult", "StoreBusyError", "StoreError", "SweepResult",
            "UnitError", "analysis", "batches", "checks", "connectome", "data", "designs", "drives", "eeg", "erp_target",
            "fit", "fitting", "grid", "loop", "model", "monitors", "network", "parametrisation", "params", "plot",
            "progress", "random_design", "regimes", "rhs", "rng", "sigmoid", "simulate", "simulation", "solvers",

@@ -15,7 +15,7 @@ import brainunit as u
 import jax
 import numpy as np
 
-from .units import check_dim
+from .units import check_dim, check_range
 from .drives import Table
 from .model import STATE_UNITS, JRState
 from .params import FIELD_NAMES
@@ -78,7 +78,8 @@ def is_batched(params, drive) -> bool:
 
 
 def initial_states(state, n: int, dtype) -> JRState:
-    """``initial_state`` for a batch of ``n`` sets (None: zeros), each field checked and broadcast to shape (n,)."""
+    """``initial_state`` for a batch of ``n`` sets (None: zeros), each field checked (unit, real and finite numbers,
+    shape) and broadcast to shape (n,)."""
     if state is None:
         return JRState(*(u.Quantity(np.zeros(n, dtype), unit=unit) for unit in STATE_UNITS))
     if not isinstance(state, JRState):
@@ -86,6 +87,7 @@ def initial_states(state, n: int, dtype) -> JRState:
     out = []
     for name, value, unit in zip(JRState._fields, state, STATE_UNITS):
         check_dim(f"initial_state.{name}", value, unit, f"np.zeros(n) * u.{'mV' if unit == u.mV else 'mV / u.second'}")
+        check_range(f"initial_state.{name}", value, unit)
         m = np.asarray(value.to_decimal(unit), dtype)
         if m.shape not in ((), (n,)):
             raise ValueError(f"initial_state.{name} must be a scalar or have one value per set ({n}); got shape "

@@ -1,16 +1,17 @@
 """The ``jr-jax`` command: parses options, calls :mod:`jr_jax` and writes its results to files.
 
 Every numerical default that the library has is read from the library; the few choices that belong to the command
-alone are in ``CLI_DEFAULTS``. Ordinary mistakes (a bad option, a missing file, parameters the library rejects) end
-with ``jr-jax <command>: <message>`` on stderr and exit status 2.
+alone are in ``CLI_DEFAULTS``. Ordinary mistakes (a bad option, a missing or malformed file, parameters the library
+rejects) end with one line ``jr-jax <command>: error: <message>`` on stderr and exit status 2, and leave the output
+folder as it was (see :func:`main`); ``--debug`` shows the exception with its traceback instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
-import math
-import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -23,38 +24,34 @@ from matplotlib.figure import Figure
 import jr_jax as jr
 import jr_jax.plot
 import jr_jax.regimes
-from jr_jax.cli_options import default_of, parser
+from jr_jax.cli_options import UNITS, CommandLineError, default_of, parser
 
-UNITS = {"uv": u.uvolt, "mv": u.mV, "v": u.volt, "none": None}   # --unit of a fit's target values
+MESSAGE_ERRORS = (ValueError, TypeError, OSError, KeyError, MemoryError, jr.SimulationError)
+"""Errors reported in one line (exit status 2): mistakes in options, files and parameters, a run that diverges, a
+job too big for the memory. Anything else is a bug and shows its traceback."""
+
+KEEP_FOLDER_ERRORS = (jr.StoreError, jr.RunSpecError, jr.sweeps.SweepSpecError, jr.fitting.FitSpecError)
+"""Errors after which the output folder is left alone: it holds another job's checkpoints, is damaged, or another
+process is using it, so what it holds is not this run's to remove (the store refuses before writing)."""
 
 
-def _range(text: str, option: str, unit: str, example: str) -> tuple[float, float]:
-    """low:high -> (low, high), low < high; a malformed value names its option."""
+@contextlib.contextmanager
+def _option(name: str):
+    """Errors raised inside name the option (and keep their own text, which names the file and line)."""
     try:
-        lo, hi = (float(x) for x in text.split(":"))
-    except ValueError:
-        raise ValueError(f"{option} must look like low:high in {unit}, e.g. {example}; got {text!r}") from None
-    if not lo < hi:
-        raise ValueError(f"{option} must have low < high; got {text!r}")
-    return lo, hi
+        yield
+    except (ValueError, TypeError, OSError, KeyError) as err:
+        raise ValueError(f"{name}: {_message(err)}") from err
 
 
-def _axes(specs: list[str]) -> dict:
-    """The --param options (NAME=low:high:n) as grid axes, each in its field's unit."""
+def _axes(specs: list[tuple]) -> dict:
+    """The --param options (parsed to name, low, high, n) as grid axes, each in its field's unit."""
     defaults = jr.JRParams()
     axes = {}
-    for spec in specs:
-        try:
-            name, rng = spec.split("=")
-            lo, hi, n = rng.split(":")
-            name, lo, hi, n = name.strip(), float(lo), float(hi), int(n)
-        except ValueError:
-            raise ValueError(f"--param must look like NAME=low:high:n, e.g. A=2:10:64; got {spec!r}") from None
+    for name, lo, hi, n in specs:
         if name in axes:
             raise ValueError(f"--param {name} given twice; give each axis once")
-        if n < 1:
-            raise ValueError(f"--param {name} needs n >= 1 values; got {n}")
-        # p is the drive's mean rate, not a JRParams field; unknown names go to jr.grid, which lists the known ones
+        # p is the drive's mean rate, not a JRParams field
         field = getattr(defaults, name, None) if name != "p" else 1.0 * u.Hz
         values = np.linspace(lo, hi, n)
         axes[name] = values * field.unit if isinstance(field, u.Quantity) else values
@@ -70,9 +67,7 @@ def _drive(p_hz: float, sigma: float):
 
 
 def _step(args) -> dict:
-    """dt and method as the library takes them; --dt is checked here because the command divides by it."""
-    if not (args.dt > 0 and math.isfinite(args.dt)):
-        raise ValueError(f"--dt must be a positive step in ms; got {args.dt:g}")
+    """dt and method as the library takes them (the parser has checked both)."""
     return {"dt": args.dt * u.ms, "method": args.method}
 
 
@@ -153,7 +148,7 @@ def _sweep(args) -> int:
 
 def _bifurcation(args) -> int:
     out, step = Path(args.out), _step(args)
-    lo, hi = _range(args.p_range, "--p-range", "Hz", "0:400")
+    lo, hi = args.p_range
     p_range = (lo * u.Hz, hi * u.Hz)
     params = jr.JRParams()
     with jax.enable_x64(True):  # the continuation and its eigenvalues need double precision near the folds
@@ -180,14 +175,12 @@ def _bifurcation(args) -> int:
 
 def _fit_target(args):
     """(target data, objective) for --kind erp or psd; options are checked before the file is read."""
-    step = _step(args)
-    if args.unit.lower() not in UNITS:
-        raise ValueError(f"--unit must be one of uV, mV, V, none; got {args.unit!r}")
-    band = _range(args.band, "--band", "Hz", "2:40")
+    step, band = _step(args), args.band
     kind_target = jr.erp_target if args.kind == "erp" else jr.spectrum_target
     transient = (default_of(kind_target, "transient") if args.transient is None else args.transient * u.second)
     fs = None if args.sampling_rate is None else args.sampling_rate * u.Hz
-    data = jr.data.read_csv(args.target, sampling_rate=fs, unit=UNITS[args.unit.lower()])
+    with _option("--target"):
+        data = jr.data.read_csv(args.target, sampling_rate=fs, unit=UNITS[args.unit])
     if args.kind == "erp":
         if not isinstance(data, jr.data.Recording):
             raise ValueError(f"--target {args.target} holds a spectrum; --kind erp needs a time series")
@@ -203,7 +196,7 @@ def _fit_target(args):
 def _fit(args) -> int:
     out = Path(args.out)
     data, target = _fit_target(args)
-    res = jr.fit(target, free=args.free, steps=args.steps, starts=args.starts,
+    res = jr.fit(target, free=list(args.free), steps=args.steps, starts=args.starts,
                  key=jax.random.key(args.seed), optimizer=args.optimizer, learning_rate=args.lr,
                  progress=not args.quiet, out_dir=out / "state")
     out.mkdir(parents=True, exist_ok=True)
@@ -232,21 +225,29 @@ def _connectome(spec: str):
     if spec.startswith("example"):
         head, _, n = spec.partition(":")
         if head != "example" or (n and not n.isdigit()):
-            raise ValueError(f"--connectome example takes a number of regions, e.g. example:16; got {spec!r}")
+            raise ValueError(f"example takes a number of regions, e.g. example:16; got {spec!r}")
         return jr.connectome.example(int(n)) if n else jr.connectome.example()
     return jr.connectome.load_npz(spec) if spec.endswith(".npz") else jr.connectome.load_tvb(spec)
 
 
 def _network(args) -> int:
     out, step = Path(args.out), _step(args)
-    if not args.record_ms > 0:
-        raise ValueError(f"--record-ms must be a positive window in ms; got {args.record_ms:g}")
-    con = _connectome(args.connectome)
-    field = None if args.field_length <= 0 else jr.network.field_kernel(con, args.field_length * u.mmeter)
-    lead = None if args.lead_field is None else np.loadtxt(args.lead_field, delimiter=",", ndmin=2)
+    every = round(args.record_ms / args.dt)
+    if every < 1 or abs(every * args.dt - args.record_ms) > 1e-9 * args.record_ms:
+        raise ValueError(f"--record-ms must be a whole number of steps of --dt {args.dt:g} ms; "
+                         f"got {args.record_ms:g}")
+    with _option("--connectome"):
+        con = _connectome(args.connectome)
+    field = None if args.field_length == 0 else jr.network.field_kernel(con, args.field_length * u.mmeter)
+    lead = None
+    if args.lead_field is not None:
+        with _option("--lead-field"):
+            lead = jr.data.read_matrix(args.lead_field)
+            if lead.shape[1] != con.n_regions:
+                raise ValueError(f"{args.lead_field}: {lead.shape[1]} column(s), but the connectome has "
+                                 f"{con.n_regions} regions (one column per region)")
     net = jr.network.network(con, coupling=args.coupling, speed=args.speed * u.meter / u.second, rule=args.rule,
                              field=field, field_gain=args.field_gain, lead_field=lead)
-    every = max(1, int(round(args.record_ms / args.dt)))
     chunk_steps = max(every, int(round(1000.0 / args.dt)) // every * every)   # about 1 s of whole windows per save
     res = jr.simulate(jr.JRParams(), duration=args.duration * u.second, drive=_drive(args.p, args.sigma),
                       key=jax.random.key(args.seed), network=net, transient=args.transient * u.second,
@@ -303,29 +304,68 @@ def _message(err: BaseException) -> str:
     return " ".join(text.split())
 
 
-def _remove_empty_dirs(top: Path) -> None:
-    """Remove ``top`` and the folders under it if none of them holds a file (rmdir refuses anything else)."""
-    if not top.is_dir():
+def _new_folders(out: Path) -> list[Path]:
+    """``out`` and those of its parents that do not exist yet, deepest first (the run would create them)."""
+    new = []
+    for folder in (out, *out.parents):
+        if folder.exists() or folder.is_symlink():
+            break
+        new.append(folder)
+    return new
+
+
+def _entries(out: Path) -> set[Path]:
+    """What ``out`` holds at its top level (its files, and the folders of the checkpoint stores)."""
+    return set(out.iterdir()) if out.is_dir() else set()
+
+
+def _restore(new_folders: list[Path], before: set[Path], out: Path) -> None:
+    """Leave the output as it was before a failed run: folders the run created are removed with their contents;
+    in a folder that existed, what the run added at its top level is removed, and what existed is kept (a
+    checkpoint folder that existed stays whole: its manifest may list what the run added)."""
+    if new_folders:
+        shutil.rmtree(out, ignore_errors=True)
+        for folder in new_folders[1:]:      # parents created on the way: removed if left empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         return
-    for folder, _, _ in sorted(os.walk(top), key=lambda w: -len(Path(w[0]).parts)):
-        try:
-            Path(folder).rmdir()
-        except OSError:
-            return
+    for entry in _entries(out) - before:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+def _parse(argv):
+    """The options, or CommandLineError naming the subcommand (arguments left over included)."""
+    top = parser()
+    args, extra = top.parse_known_args(argv)
+    if extra:
+        raise CommandLineError(f"unrecognized arguments: {' '.join(extra)}", f"{top.prog} {args.command}")
+    return args
 
 
 def main(argv=None) -> int:
-    """The ``jr-jax`` command: 0 on success, 2 for an ordinary mistake (one line on stderr)."""
-    args = parser().parse_args(argv)
+    """The ``jr-jax`` command: 0 on success; 2 for an ordinary mistake, reported in one line
+    ``jr-jax <command>: error: <message>``, with the output folder left as it was (``--debug``: the exception
+    propagates, with its traceback, after the folder is restored). An interrupted run (Ctrl-C) or a bug keeps what
+    it wrote, so that the run can resume."""
+    try:
+        args = _parse(argv)
+    except CommandLineError as err:
+        print(f"{err.prog}: error: {_message(err)}", file=sys.stderr)
+        return 2
     matplotlib.use("Agg")  # the command writes figures to files; chosen before any figure is made
     out = Path(args.out)
-    existed = out.exists()
+    new_folders, before = _new_folders(out), _entries(out)
     try:
         return COMMANDS[args.command](args)
-    except (ValueError, TypeError, OSError, KeyError, jr.SimulationError) as err:
-        if not existed:  # a run that failed before writing anything leaves no folder behind
-            _remove_empty_dirs(out)
-        print(f"jr-jax {args.command}: {_message(err)}", file=sys.stderr)
+    except MESSAGE_ERRORS as err:
+        if not isinstance(err, KEEP_FOLDER_ERRORS):
+            _restore(new_folders, before, out)
+        if args.debug:
+            raise
+        print(f"jr-jax {args.command}: error: {_message(err)}", file=sys.stderr)
         return 2
 
 

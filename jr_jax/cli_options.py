@@ -1,10 +1,16 @@
 """The ``jr-jax`` command's options: one parser, its common options declared once, every default read from the
-library (``default_of``) except the few choices that belong to the command alone (``CLI_DEFAULTS``)."""
+library (``default_of``) except the few choices that belong to the command alone (``CLI_DEFAULTS``).
+
+Each option's value is checked as it is parsed (a positive duration, a whole number of starts, low < high, a known
+integrator), so a nonsensical value is a :class:`CommandLineError` naming the option before anything runs.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
+import math
 
 import brainunit as u
 
@@ -30,6 +36,92 @@ CLI_DEFAULTS = {
 }
 
 
+UNITS = {"uv": u.uvolt, "mv": u.mV, "v": u.volt, "none": None}   # --unit of a fit's target values
+
+
+class CommandLineError(ValueError):
+    """A mistake in the command line, found by the parser; ``prog`` is the command it belongs to (``jr-jax sweep``)."""
+
+    def __init__(self, message: str, prog: str):
+        super().__init__(message)
+        self.prog = prog
+
+
+class Parser(argparse.ArgumentParser):
+    """An argument parser that raises :class:`CommandLineError` instead of printing its usage and exiting, so that
+    the command reports every mistake the same way (one line); its subcommands' parsers are of this class too."""
+
+    def error(self, message):
+        raise CommandLineError(message, self.prog)
+
+
+def _checked(kind, test, need: str):
+    """A ``type=`` for argparse: ``kind(text)`` that must pass ``test``, else an error saying what was needed."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not test(value):
+            raise argparse.ArgumentTypeError(f"must be {need}; got {text!r}")
+        return value
+    return parse
+
+
+POSITIVE = _checked(float, lambda x: 0 < x < math.inf, "a positive number")
+NON_NEGATIVE = _checked(float, lambda x: 0 <= x < math.inf, "a number >= 0")
+FINITE = _checked(float, math.isfinite, "a finite number")
+POSITIVE_INT = _checked(int, lambda n: n >= 1, "a whole number >= 1")
+COUNT = _checked(int, lambda n: n >= 0, "a whole number >= 0")
+SEED = _checked(int, lambda n: 0 <= n < 2 ** 63, "a whole number from 0 to 2**63 - 1")
+FOLDER = _checked(str, lambda s: bool(s.strip()), "a folder name")
+
+
+def span(unit: str, example: str):
+    """A ``type=`` for low:high in ``unit``: two finite numbers, low < high."""
+    def parse(text: str) -> tuple[float, float]:
+        try:
+            lo, hi = (float(x) for x in text.split(":"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must look like low:high in {unit}, e.g. {example}; got {text!r}") \
+                from None
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise argparse.ArgumentTypeError(f"must be finite with low < high, e.g. {example}; got {text!r}")
+        return lo, hi
+    return parse
+
+
+def field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(jr.JRParams)]
+
+
+def axis(spec: str) -> tuple[str, float, float, int]:
+    """--param NAME=low:high:n: a JRParams field (or p, the drive's mean rate) and n values from low to high."""
+    try:
+        name, rng = spec.split("=")
+        lo, hi, n = rng.split(":")
+        name, lo, hi, n = name.strip(), float(lo), float(hi), int(n)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must look like NAME=low:high:n, e.g. A=2:10:64; got {spec!r}") from None
+    if name != "p" and name not in field_names():
+        raise argparse.ArgumentTypeError(f"unknown name {name!r}; give p or a JRParams field: "
+                                         f"{', '.join(field_names())}")
+    if n < 1 or not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi or (n > 1 and lo == hi):
+        raise argparse.ArgumentTypeError(f"{name} needs finite low <= high and n >= 1 values (low < high for n > 1); "
+                                         f"got {spec!r}")
+    return name, lo, hi, n
+
+
+def free_fields(text: str) -> tuple[str, ...]:
+    """--free: comma-separated JRParams fields, each once."""
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in field_names()]
+    if unknown or not names or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"must name JRParams fields, each once, from {', '.join(field_names())}; "
+                                         f"got {text!r}")
+    return names
+
+
 def default_of(func, name):
     """The library's default of ``name`` in ``func``'s signature."""
     return inspect.signature(func).parameters[name].default
@@ -42,21 +134,23 @@ def fmt(q, unit) -> str:
 
 def _common() -> argparse.ArgumentParser:
     """Options of every subcommand."""
-    p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--seed", type=int, default=CLI_DEFAULTS["seed"],
+    p = Parser(add_help=False)
+    p.add_argument("--seed", type=SEED, default=CLI_DEFAULTS["seed"],
                    help=f"random seed of the noise (default {CLI_DEFAULTS['seed']})")
-    p.add_argument("--dt", type=float, default=float(jr.DEFAULT_DT.to_decimal(u.ms)),
+    p.add_argument("--dt", type=POSITIVE, default=float(jr.DEFAULT_DT.to_decimal(u.ms)),
                    help=f"integration step in ms (default: the library's {fmt(jr.DEFAULT_DT, u.ms)} ms)")
-    p.add_argument("--method", default=jr.DEFAULT_METHOD,
-                   help=f"integrator by name (default: the library's {jr.DEFAULT_METHOD}; a wrong name lists the "
-                        "others)")
+    p.add_argument("--method", default=jr.DEFAULT_METHOD, choices=sorted(jr.solvers.SOLVERS), metavar="METHOD",
+                   help=f"integrator: {', '.join(sorted(jr.solvers.SOLVERS))} (default: the library's "
+                        f"{jr.DEFAULT_METHOD})")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                   help="on an error, show the exception with its traceback instead of one line")
     return p
 
 
 def _out(p, default: str, resumable: bool = False) -> None:
     again = "; run again with the same options to resume" if resumable else ""
-    p.add_argument("--out", default=default, help=f"output folder (default {default}){again}")
+    p.add_argument("--out", default=default, type=FOLDER, help=f"output folder (default {default}){again}")
 
 
 def _add_regimes(sub, common) -> None:
@@ -69,23 +163,24 @@ def _add_regimes(sub, common) -> None:
 
 def _input(p, mean: float, sigma: float, when: str = "") -> None:
     """--p and --sigma: the drive's mean input and white-noise intensity."""
-    p.add_argument("--p", type=float, default=mean, help=f"mean input in Hz{when} (default {mean:g})")
-    p.add_argument("--sigma", type=float, default=sigma, help=f"white-noise intensity in Hz·√s (default {sigma:g})")
+    p.add_argument("--p", type=FINITE, default=mean, help=f"mean input in Hz{when} (default {mean:g})")
+    p.add_argument("--sigma", type=NON_NEGATIVE, default=sigma,
+                   help=f"white-noise intensity in Hz·√s (default {sigma:g})")
 
 
 def _add_sweep(sub, common) -> None:
     p = sub.add_parser("sweep", parents=[common], help="a resumable grid sweep with features, regime labels and maps")
     _out(p, "sweep_out", resumable=True)
-    p.add_argument("--param", action="append", default=[],
+    p.add_argument("--param", action="append", default=[], type=axis,
                    help="NAME=low:high:n in the field's unit (mV, Hz, 1/mV or none), a JRParams field or p in Hz "
                         "(repeatable, one per axis)")
     _input(p, CLI_DEFAULTS["sweep_p"], CLI_DEFAULTS["sweep_sigma"], " when p is not swept")
-    p.add_argument("--duration", type=float, default=CLI_DEFAULTS["sweep_duration"],
+    p.add_argument("--duration", type=POSITIVE, default=CLI_DEFAULTS["sweep_duration"],
                    help=f"recorded seconds per set (default {CLI_DEFAULTS['sweep_duration']:g})")
     transient = default_of(jr.sweep, "transient")
-    p.add_argument("--transient", type=float, default=float(transient.to_decimal(u.second)),
+    p.add_argument("--transient", type=NON_NEGATIVE, default=float(transient.to_decimal(u.second)),
                    help=f"seconds simulated and discarded first (default: the library's {fmt(transient, u.second)} s)")
-    p.add_argument("--chunk-size", type=int, default=None,
+    p.add_argument("--chunk-size", type=POSITIVE_INT, default=None,
                    help="sets per compiled chunk (default: the library's, sized to a GPU's free memory)")
 
 
@@ -94,8 +189,9 @@ def _add_bifurcation(sub, common) -> None:
     _out(p, "bifurcation_out")
     lo, hi = default_of(jr.analysis.bifurcations, "p_range")
     default = f"{fmt(lo, u.Hz)}:{fmt(hi, u.Hz)}"
-    p.add_argument("--p-range", default=default, help=f"low:high in Hz (default: the library's {default})")
-    p.add_argument("--n-sim", type=int, default=CLI_DEFAULTS["n_sim"],
+    p.add_argument("--p-range", default=default, type=span("Hz", "0:400"),
+                   help=f"low:high in Hz (default: the library's {default})")
+    p.add_argument("--n-sim", type=COUNT, default=CLI_DEFAULTS["n_sim"],
                    help=f"simulated p values for limit-cycle extrema (default {CLI_DEFAULTS['n_sim']}; 0: none)")
 
 
@@ -107,27 +203,28 @@ def _add_network(sub, common) -> None:
     n = default_of(jr.connectome.example, "n_regions")
     p.add_argument("--connectome", default="example",
                    help=f"TVB zip or folder, .npz, or example[:N] regions (default: the library's example, N = {n})")
-    p.add_argument("--coupling", type=float, default=d["network_coupling"],
+    p.add_argument("--coupling", type=FINITE, default=d["network_coupling"],
                    help=f"global coupling scale G, unitless (default {d['network_coupling']:g})")
     speed = default_of(jr.network.network, "speed")
-    p.add_argument("--speed", type=float, default=float(speed.to_decimal(u.meter / u.second)),
+    p.add_argument("--speed", type=POSITIVE, default=float(speed.to_decimal(u.meter / u.second)),
                    help=f"conduction speed in m/s (default: the library's {fmt(speed, u.meter / u.second)})")
-    p.add_argument("--rule", default=default_of(jr.network.network, "rule"),
+    p.add_argument("--rule", default=default_of(jr.network.network, "rule"), choices=jr.network.RULES,
                    help="afferent (Jansen & Rit 1995, The Virtual Brain; the library's default) or pyramidal "
                         "(the Jansen–Rit reference summary)")
-    p.add_argument("--field-length", type=float, default=d["field_length"],
+    p.add_argument("--field-length", type=NON_NEGATIVE, default=d["field_length"],
                    help="length of the field ψ kernel in mm (default 0: no field)")
     gain = default_of(jr.network.network, "field_gain")
-    p.add_argument("--field-gain", type=float, default=gain,
+    p.add_argument("--field-gain", type=FINITE, default=gain,
                    help=f"field feedback gain β, unitless (default: the library's {gain:g})")
     p.add_argument("--lead-field", default=None, help="CSV of the (M, N) lead field: also write sensor EEG in mV")
     _input(p, d["network_p"], d["network_sigma"])
-    p.add_argument("--duration", type=float, default=d["network_duration"],
+    p.add_argument("--duration", type=POSITIVE, default=d["network_duration"],
                    help=f"recorded seconds (default {d['network_duration']:g}; a longer one extends a run)")
-    p.add_argument("--transient", type=float, default=d["network_transient"],
+    p.add_argument("--transient", type=NON_NEGATIVE, default=d["network_transient"],
                    help=f"seconds simulated and discarded first (default {d['network_transient']:g})")
-    p.add_argument("--record-ms", type=float, default=d["record_ms"],
-                   help=f"EEG averaged over windows of this many ms (default {d['record_ms']:g})")
+    p.add_argument("--record-ms", type=POSITIVE, default=d["record_ms"],
+                   help=f"EEG averaged over windows of this many ms, a whole number of steps (default "
+                        f"{d['record_ms']:g})")
 
 
 def _add_fit(sub, common) -> None:
@@ -138,47 +235,51 @@ def _add_fit(sub, common) -> None:
                                                    "one column")
     p.add_argument("--kind", choices=("erp", "psd"), required=True, help="time-domain ERP or log-spectrum fit")
     free = ",".join(default_of(jr.fit, "free"))
-    p.add_argument("--free", default=free,
+    p.add_argument("--free", default=free, type=free_fields,
                    help=f"comma-separated JRParams fields to fit (default: the library's {free})")
-    p.add_argument("--unit", default="none", help="unit of the target values: uV, mV, V or none (default none: "
-                                                   "a scale is fitted)")
-    p.add_argument("--sampling-rate", type=float, default=None, help="in Hz, for a CSV without a time column")
-    p.add_argument("--p", type=float, default=d["fit_p"], help=f"mean input in Hz (default {d['fit_p']:g})")
-    p.add_argument("--sigma", type=float, default=d["fit_sigma"],
+    p.add_argument("--unit", default="none", type=str.lower, choices=UNITS,
+                   help="unit of the target values: uV, mV, V or none (default none: a scale is fitted)")
+    p.add_argument("--sampling-rate", type=POSITIVE, default=None, help="in Hz, for a CSV without a time column")
+    p.add_argument("--p", type=FINITE, default=d["fit_p"], help=f"mean input in Hz (default {d['fit_p']:g})")
+    p.add_argument("--sigma", type=NON_NEGATIVE, default=d["fit_sigma"],
                    help=f"psd: white-noise intensity in Hz·√s (default {d['fit_sigma']:g})")
-    p.add_argument("--onset", type=float, default=d["onset"], help="erp: stimulus time in s from the epoch start "
+    p.add_argument("--onset", type=FINITE, default=d["onset"], help="erp: stimulus time in s from the epoch start "
                    f"when the time column does not start before 0 (default {d['onset']:g})")
-    p.add_argument("--peak", type=float, default=d["peak"],
+    p.add_argument("--peak", type=FINITE, default=d["peak"],
                    help=f"erp: stimulus pulse peak in Hz (default {d['peak']:g})")
     width = default_of(jr.drives.pulse, "width")
-    p.add_argument("--width", type=float, default=float(width.to_decimal(u.ms)),
+    p.add_argument("--width", type=POSITIVE, default=float(width.to_decimal(u.ms)),
                    help=f"erp: pulse width in ms (default: the library's {fmt(width, u.ms)})")
     lo, hi = default_of(jr.spectrum_target, "band")
     band = f"{fmt(lo, u.Hz)}:{fmt(hi, u.Hz)}"
-    p.add_argument("--band", default=band, help=f"psd: low:high in Hz (default: the library's {band})")
+    p.add_argument("--band", default=band, type=span("Hz", "2:40"),
+                   help=f"psd: low:high in Hz (default: the library's {band})")
     duration = default_of(jr.spectrum_target, "duration")
-    p.add_argument("--duration", type=float, default=float(duration.to_decimal(u.second)),
+    p.add_argument("--duration", type=POSITIVE, default=float(duration.to_decimal(u.second)),
                    help=f"psd: simulated seconds per realisation (default: the library's {fmt(duration, u.second)})")
     realisations = default_of(jr.spectrum_target, "realisations")
-    p.add_argument("--realisations", type=int, default=realisations,
+    p.add_argument("--realisations", type=POSITIVE_INT, default=realisations,
                    help=f"psd: noise realisations per loss (default: the library's {realisations})")
     erp_tr, psd_tr = (fmt(default_of(f, "transient"), u.second) for f in (jr.erp_target, jr.spectrum_target))
-    p.add_argument("--transient", type=float, default=None, help="seconds simulated before the epoch (default: the "
-                   f"library's, {erp_tr} s for erp, {psd_tr} s for psd)")
-    p.add_argument("--steps", type=int, default=default_of(jr.fit, "steps"),
+    p.add_argument("--transient", type=NON_NEGATIVE, default=None,
+                   help=f"seconds simulated before the epoch (default: the library's, {erp_tr} s for erp, {psd_tr} s "
+                        "for psd)")
+    p.add_argument("--steps", type=POSITIVE_INT, default=default_of(jr.fit, "steps"),
                    help=f"optimiser steps (default: the library's {default_of(jr.fit, 'steps')})")
-    p.add_argument("--starts", type=int, default=default_of(jr.fit, "starts"),
+    p.add_argument("--starts", type=POSITIVE_INT, default=default_of(jr.fit, "starts"),
                    help=f"number of starts (default: the library's {default_of(jr.fit, 'starts')})")
-    p.add_argument("--optimizer", default=default_of(jr.fit, "optimizer"),
+    p.add_argument("--optimizer", default=default_of(jr.fit, "optimizer"), choices=jr.fitting.OPTIMIZERS,
                    help="adam (clipped, cosine schedule; the library's default) or lbfgs (line search, no learning "
                         "rate)")
-    p.add_argument("--lr", type=float, default=default_of(jr.fit, "learning_rate"),
+    p.add_argument("--lr", type=POSITIVE, default=default_of(jr.fit, "learning_rate"),
                    help=f"adam's learning rate (default: the library's {default_of(jr.fit, 'learning_rate'):g})")
 
 
 def parser() -> argparse.ArgumentParser:
     """The ``jr-jax`` argument parser."""
-    top = argparse.ArgumentParser(prog="jr-jax", description="Jansen–Rit neural mass simulations in JAX.")
+    top = Parser(prog="jr-jax", description="Jansen–Rit neural mass simulations in JAX.")
+    top.add_argument("--debug", action="store_true",
+                     help="on an error, show the exception with its traceback instead of one line")
     sub = top.add_subparsers(dest="command", required=True)
     common = _common()
     for add in (_add_regimes, _add_sweep, _add_bifurcation, _add_network, _add_fit):

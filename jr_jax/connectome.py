@@ -10,10 +10,12 @@ import dataclasses
 import io
 import os
 import zipfile
+import zlib
 
 import brainunit as u
 import numpy as np
 
+from . import data
 from .units import check_dim
 
 
@@ -83,57 +85,197 @@ class Connectome:
         np.savez(path, **arrays)
 
 
+MAX_MEMBER_BYTES = 256 * 2**20
+"""The most bytes one file of a connectome zip or folder may hold once decompressed (256 MiB: a float64 weights
+matrix of 5792 regions, or TVB's text for several thousand); a larger or growing member is refused unread, so a small
+zip that inflates to gigabytes (a zip bomb) cannot fill the memory. Raise it here for a bigger connectome."""
+
+TVB_FILES = ("weights.txt", "tract_lengths.txt", "tract.txt", "centres.txt")
+"""The files :func:`load_tvb` reads (``tract.txt`` is the older name of ``tract_lengths.txt``); others are ignored."""
+
+NPZ_ARRAYS = ("weights", "lengths_mm", "labels", "centres_mm")
+"""The arrays :func:`load_npz` reads (as :meth:`Connectome.save_npz` writes them); others are ignored."""
+
+try:
+    from lzma import LZMAError
+except ImportError:                  # a Python built without lzma: zipfile then refuses such members itself
+    LZMAError = zlib.error
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, LZMAError, EOFError, NotImplementedError, RuntimeError, ValueError,
+               OSError)   # a damaged, truncated, encrypted or unsupported member (bz2 raises OSError)
+
+
+def _too_big(where: str, size: str) -> ValueError:
+    return ValueError(f"{where}: {size} bytes uncompressed, over the limit of {MAX_MEMBER_BYTES} bytes "
+                      "(jr_jax.connectome.MAX_MEMBER_BYTES); a damaged file or a zip bomb?")
+
+
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, where: str) -> bytes:
+    """A zip member's bytes, at most MAX_MEMBER_BYTES: the size the zip states is checked first, and the stream is
+    cut one byte past the limit in case the zip understates it."""
+    limit = MAX_MEMBER_BYTES
+    if info.file_size > limit:
+        raise _too_big(where, str(info.file_size))
+    try:
+        with zf.open(info) as fh:
+            raw = fh.read(limit + 1)
+    except _ZIP_ERRORS as err:
+        raise ValueError(f"{where}: cannot be read, the zip is damaged or unsupported ({err}).") from None
+    if len(raw) > limit:
+        raise _too_big(where, f"more than {limit}")
+    return raw
+
+
+def _open_zip(path, what: str) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, EOFError, NotImplementedError, ValueError) as err:
+        raise ValueError(f"{path}: not a readable zip file ({err}); expected {what}.") from None
+
+
+def _members(zf: zipfile.ZipFile, path, wanted) -> dict:
+    """{wanted base name: ZipInfo} at any folder depth; a name found twice is an error (which one was meant?)."""
+    found = {}
+    for info in zf.infolist():
+        base = os.path.basename(info.filename)
+        if base in wanted and not info.is_dir():
+            if base in found:
+                raise ValueError(f"{path} holds {base} twice ({found[base].filename} and {info.filename}); "
+                                 "keep one connectome per zip.")
+            found[base] = info
+    return found
+
+
+def _npy(raw: bytes, where: str) -> np.ndarray:
+    if not raw.startswith(b"\x93NUMPY"):
+        raise ValueError(f"{where}: not a NumPy array (no .npy header).")
+    try:
+        return np.lib.format.read_array(io.BytesIO(raw), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise ValueError(f"{where}: not a readable NumPy array ({' '.join(str(err).split())}).") from None
+
+
+def _numeric(a: np.ndarray, where: str, shape: tuple | None = None, nonneg: bool = True) -> np.ndarray:
+    """``a`` as finite float64 of ``shape`` (None: square 2-D), >= 0 if ``nonneg``; the first bad entry is named."""
+    if a.dtype.kind not in "iuf":
+        raise ValueError(f"{where}: must hold real numbers; got dtype {a.dtype}.")
+    if shape is None and (a.ndim != 2 or a.shape[0] != a.shape[1] or a.shape[0] < 1):
+        raise ValueError(f"{where}: must be a square (N, N) matrix; got shape {a.shape}.")
+    if shape is not None and a.shape != shape:
+        raise ValueError(f"{where}: must have shape {shape}; got {a.shape}.")
+    a = np.asarray(a, dtype=np.float64)
+    bad = np.argwhere(~np.isfinite(a))
+    if bad.size:
+        raise ValueError(f"{where}: {len(bad)} NaN/Inf value(s), the first at index {tuple(int(i) for i in bad[0])}.")
+    neg = np.argwhere(a < 0)
+    if nonneg and neg.size:
+        raise ValueError(f"{where}: must be >= 0; {len(neg)} negative value(s), the first at index "
+                         f"{tuple(int(i) for i in neg[0])}.")
+    return a
+
+
+def _connectome(path, weights, lengths, labels, centres) -> Connectome:
+    try:
+        return Connectome(weights, lengths, labels, centres)
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
+
+
 def load_npz(path) -> Connectome:
-    """A connectome from an npz with ``weights`` and optionally ``lengths_mm``, ``labels``, ``centres_mm``."""
-    with np.load(path, allow_pickle=False) as z:
-        if "weights" not in z:
-            raise ValueError(f"{path} has no 'weights' array (it has {sorted(z.files)}).")
-        return Connectome(z["weights"],
-                          u.Quantity(z["lengths_mm"], unit=u.mmeter) if "lengths_mm" in z else None,
-                          tuple(z["labels"]) if "labels" in z else (),
-                          u.Quantity(z["centres_mm"], unit=u.mmeter) if "centres_mm" in z else None)
+    """A connectome from an npz with ``weights`` and optionally ``lengths_mm``, ``labels``, ``centres_mm``. Each array
+    is read with the size limit MAX_MEMBER_BYTES and checked (numbers, shape, finite); errors name file and array."""
+    with open(path, "rb") as fh:
+        if fh.read(6) == b"\x93NUMPY":
+            raise ValueError(f"{path}: a .npy file (one array), not an npz; write the connectome with "
+                             "Connectome.save_npz or np.savez(path, weights=...).")
+    with _open_zip(path, "an npz file of arrays (np.savez)") as zf:
+        found = _members(zf, path, [f"{n}.npy" for n in NPZ_ARRAYS])
+        arrays = {k[:-4]: _npy(_read_member(zf, info, f"{path}, array {k[:-4]!r}"), f"{path}, array {k[:-4]!r}")
+                  for k, info in found.items()}
+        if "weights" not in arrays:
+            held = sorted(n[:-4] if n.endswith(".npy") else n for n in zf.namelist())
+            raise ValueError(f"{path} has no 'weights' array (it has {held}); expected {', '.join(NPZ_ARRAYS)} as "
+                             "Connectome.save_npz writes them.")
+    w = _numeric(arrays["weights"], f"{path}, array 'weights'")
+    n = w.shape[0]
+    lengths = centres = None
+    if "lengths_mm" in arrays:
+        lengths = u.Quantity(_numeric(arrays["lengths_mm"], f"{path}, array 'lengths_mm'", (n, n)), unit=u.mmeter)
+    if "centres_mm" in arrays:
+        xyz = _numeric(arrays["centres_mm"], f"{path}, array 'centres_mm'", (n, 3), nonneg=False)
+        centres = u.Quantity(xyz, unit=u.mmeter)
+    labels = arrays.get("labels", np.array([]))
+    if labels.size and labels.shape != (n,):
+        raise ValueError(f"{path}, array 'labels': must hold one name per region, shape ({n},); got {labels.shape}.")
+    return _connectome(path, w, lengths, tuple(labels), centres)
 
 
 def _tvb_files(path) -> dict:
-    """{base name: text} of the files of a TVB connectivity zip (or directory), at any folder depth."""
+    """{base name: (where, bytes)} of the files of TVB_FILES that a TVB zip (or folder) holds, at any depth."""
     out = {}
     if os.path.isdir(path):
         for root, _, files in os.walk(path):
-            for f in files:
-                with open(os.path.join(root, f), "rb") as fh:
-                    out[f] = fh.read()
-    else:
-        with zipfile.ZipFile(path) as z:
-            for name in z.namelist():
-                if not name.endswith("/"):
-                    out[os.path.basename(name)] = z.read(name)
+            for f in sorted(set(files) & set(TVB_FILES)):
+                where = os.path.join(root, f)
+                if f in out:
+                    raise ValueError(f"{path} holds {f} twice ({out[f][0]} and {where}); keep one connectome per "
+                                     "folder.")
+                if os.path.getsize(where) > MAX_MEMBER_BYTES:
+                    raise _too_big(where, str(os.path.getsize(where)))
+                with open(where, "rb") as fh:
+                    out[f] = (where, fh.read(MAX_MEMBER_BYTES + 1))
+                if len(out[f][1]) > MAX_MEMBER_BYTES:
+                    raise _too_big(where, f"more than {MAX_MEMBER_BYTES}")
+        return out
+    with _open_zip(path, "TVB's connectivity zip (weights.txt, tract_lengths.txt, centres.txt) or its folder") as zf:
+        for base, info in _members(zf, path, TVB_FILES).items():
+            where = f"{path}, member {info.filename}"
+            out[base] = (where, _read_member(zf, info, where))
     return out
 
 
-def _matrix(raw: bytes) -> np.ndarray:
-    return np.loadtxt(io.BytesIO(raw), ndmin=2)
+def _centres(where: str, raw: bytes, n: int):
+    """(labels, centres in mm) from TVB's centres.txt, one ``label x y z`` line per region."""
+    text = data.decode_text(raw, where)
+    rows = [(i, r) for i, line in enumerate(text.splitlines(), 1) if (r := line.split("#", 1)[0].split())]
+    xyz = np.empty((len(rows), 3))
+    for k, (i, r) in enumerate(rows):
+        try:
+            if len(r) != 4:
+                raise ValueError
+            xyz[k] = [float(x) for x in r[1:]]
+        except ValueError:
+            raise ValueError(f"{where}, line {i}: expected 'label x y z' with x, y, z in mm; got {' '.join(r)!r}.") \
+                from None
+        if not np.all(np.isfinite(xyz[k])):
+            raise ValueError(f"{where}, line {i}: a coordinate is NaN or Inf.")
+    if len(rows) != n:
+        raise ValueError(f"{where}: {len(rows)} region(s), but weights.txt has {n}.")
+    return tuple(r[0] for _, r in rows), xyz
 
 
 def load_tvb(path) -> Connectome:
     """A connectome in The Virtual Brain's layout: a zip (or directory) with ``weights.txt``, ``tract_lengths.txt``
-    (mm; ``tract.txt`` in older files) and ``centres.txt`` (one ``label x y z`` line per region, mm); the last two are optional."""
+    (mm; ``tract.txt`` in older files) and ``centres.txt`` (one ``label x y z`` line per region, mm); the last two
+    are optional. Members are read with the size limit MAX_MEMBER_BYTES; every error names the file and the member
+    (and the line, for text that is not a table of finite numbers)."""
     files = _tvb_files(path)
     if "weights.txt" not in files:
-        raise ValueError(f"{path} holds no weights.txt (found {sorted(files)}); expected TVB's connectivity layout.")
-    w = _matrix(files["weights.txt"])
+        raise ValueError(f"{path} holds no weights.txt; expected TVB's connectivity layout "
+                         f"({', '.join(TVB_FILES)}, at any folder depth).")
+    where, raw = files["weights.txt"]
+    w = _numeric(data.parse_matrix(raw, where), where)
+    n = w.shape[0]
     lengths = None
     for name in ("tract_lengths.txt", "tract.txt"):      # the current and the older TVB name
         if name in files:
-            lengths = u.Quantity(_matrix(files[name]), unit=u.mmeter)
+            where, raw = files[name]
+            lengths = u.Quantity(_numeric(data.parse_matrix(raw, where), where, (n, n)), unit=u.mmeter)
             break
     labels, centres = (), None
     if "centres.txt" in files:
-        rows = [line.split() for line in files["centres.txt"].decode().splitlines() if line.strip()]
-        if any(len(r) != 4 for r in rows):
-            raise ValueError(f"{path}: centres.txt must have 'label x y z' on every line.")
-        labels = tuple(r[0] for r in rows)
-        centres = u.Quantity(np.array([[float(x) for x in r[1:]] for r in rows]), unit=u.mmeter)
-    return Connectome(w, lengths, labels, centres)
+        labels, xyz = _centres(*files["centres.txt"], n)
+        centres = u.Quantity(xyz, unit=u.mmeter)
+    return _connectome(path, w, lengths, labels, centres)
 
 
 def example(n_regions: int = 16, seed: int = 0) -> Connectome:

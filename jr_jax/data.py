@@ -2,7 +2,8 @@
 
 A :class:`Recording` is one channel sampled at a constant rate; a :class:`Spectrum` is a one-sided PSD on a uniform
 frequency grid. Both keep their unit (a brainunit unit, e.g. ``u.uvolt``) or ``None`` for arbitrary units. Values are
-checked on the way in: NaN/Inf, a wrong shape or a non-uniform time or frequency axis raise ``ValueError``.
+checked on the way in: NaN/Inf, a wrong shape or a non-uniform time or frequency axis raise ``ValueError``; a file's
+errors name the file and the line.
 """
 
 from __future__ import annotations
@@ -15,6 +16,17 @@ import brainunit as u
 import numpy as np
 
 from .units import check_dim
+
+SAMPLING_RATE_RANGE_HZ = (10.0, 100_000.0)
+"""Sampling rates a CSV time column may give: EEG, MEG and LFP recordings lie well inside; a rate outside is almost
+always a time column in the wrong unit (milliseconds read as seconds give 1000× too low a rate)."""
+
+TIME_STEP_RTOL = 0.01
+"""How far (relative) one step of a CSV time column may differ from the median step: loose enough for times printed
+with six decimals at 2048 Hz, tight enough to catch a dropped sample (a step twice the others)."""
+
+_TIME_HEADS = ("time", "t", "time_s", "times")
+_FREQ_HEADS = ("freq", "freqs", "frequency", "frequency_hz", "f")
 
 
 def _finite_1d(name: str, values, min_len: int = 2) -> np.ndarray:
@@ -101,49 +113,184 @@ def spectrum(freqs, psd, unit=None) -> Spectrum:
     return Spectrum(f, p, _unit("unit", unit))
 
 
+# -- text files ----------------------------------------------------------------------------------------------------
+
+def decode_text(raw: bytes | str, where: str) -> str:
+    """The text of a file's bytes (UTF-8, with or without a byte-order mark); binary content is an error."""
+    if isinstance(raw, str):
+        return raw
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{where}: not a text file (byte {err.start} cannot be read as UTF-8).") from None
+
+
+def _numbers(cells: list[str], where: str, line: int) -> list[float]:
+    """One line's cells as numbers; the first cell that is not one is named with its line and column."""
+    try:
+        return [float(c) for c in cells]
+    except ValueError:
+        col, bad = next((j, c) for j, c in enumerate(cells) if not _is_number(c))
+        what = "an empty cell" if not bad.strip() else f"{bad.strip()!r}"
+        raise ValueError(f"{where}, line {line}, column {col + 1}: {what} is not a number.") from None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _table(rows: list[tuple[int, list[str]]], where: str) -> np.ndarray:
+    """(line, cells) rows, all of one width, as a float64 table; ragged rows and non-numbers name their line."""
+    width = len(rows[0][1])
+    out = np.empty((len(rows), width))
+    for i, (line, cells) in enumerate(rows):
+        if len(cells) != width:
+            raise ValueError(f"{where}, line {line}: {len(cells)} column(s), but line {rows[0][0]} has {width}.")
+        out[i] = _numbers(cells, where, line)
+    return out
+
+
+def _check_finite(table: np.ndarray, lines: list[int], where: str, columns=None) -> None:
+    """NaN/Inf in ``table`` (in ``columns``, default all) is an error naming the first one's line and column."""
+    cols = range(table.shape[1]) if columns is None else columns
+    for j in sorted({c % table.shape[1] for c in cols}):
+        bad = np.nonzero(~np.isfinite(table[:, j]))[0]
+        if bad.size:
+            raise ValueError(f"{where}, line {lines[bad[0]]}, column {j + 1}: {table[bad[0], j]} is not a finite "
+                             f"number ({bad.size} such value(s) in this column); remove or interpolate them.")
+
+
+def parse_matrix(raw: bytes | str, where: str, delimiter: str | None = None) -> np.ndarray:
+    """A 2-D table of finite numbers from text (bytes or str): one row per non-blank line, cells split at
+    ``delimiter`` (default: whitespace), ``#`` starts a comment. ``where`` names the source in every error, which
+    also names the line: a cell that is not a number, a row of another length, NaN/Inf, or no numbers at all."""
+    text = decode_text(raw, where)
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        body = line.split("#", 1)[0]
+        if body.strip():
+            rows.append((number, body.split(delimiter) if delimiter else body.split()))
+    if not rows:
+        raise ValueError(f"{where}: holds no numbers (the file is empty).")
+    table = _table(rows, where)
+    _check_finite(table, [r[0] for r in rows], where)
+    return table
+
+
+def read_matrix(path, delimiter: str | None = ",") -> np.ndarray:
+    """A 2-D table of finite numbers from a text file (CSV by default), e.g. a lead field; see :func:`parse_matrix`."""
+    with open(path, "rb") as fh:
+        return parse_matrix(fh.read(), str(path), delimiter)
+
+
+# -- CSV of one signal or one spectrum -----------------------------------------------------------------------------
+
+def _csv_rows(path) -> list[tuple[int, list[str]]]:
+    """The non-blank rows of a CSV file with their line numbers."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)
+            return [(reader.line_num, r) for r in reader if r and any(c.strip() for c in r)]
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not a text file (byte {err.start} cannot be read as UTF-8).") from None
+    except csv.Error as err:
+        raise ValueError(f"{path}: not a readable CSV file ({err}).") from None
+
+
+def _step_checked(x: np.ndarray, lines: list[int], where: str, what: str, unit: str, rtol: float) -> float:
+    """The step of an axis column that must increase strictly and evenly; the first line that breaks it is named."""
+    steps = np.diff(x)
+    down = np.nonzero(steps <= 0)[0]
+    if down.size:
+        i = down[0] + 1
+        raise ValueError(f"{where}, line {lines[i]}: the {what} column must increase strictly; {x[i]:.9g} {unit} "
+                         f"follows {x[i - 1]:.9g} {unit} on line {lines[i - 1]}.")
+    median = float(np.median(steps))
+    off = np.nonzero(np.abs(steps - median) > rtol * median)[0]
+    if off.size:
+        i = off[0] + 1
+        raise ValueError(f"{where}, line {lines[i]}: the {what} column must be uniformly sampled; the step to this "
+                         f"line is {steps[i - 1]:.6g} {unit}, the median step {median:.6g} {unit} (a missing or "
+                         "repeated sample?).")
+    return (x[-1] - x[0]) / (x.shape[0] - 1)
+
+
+def _plausible_rate(fs: float, where: str) -> None:
+    """A sampling rate outside SAMPLING_RATE_RANGE_HZ is an error that suggests the time column's unit."""
+    lo, hi = SAMPLING_RATE_RANGE_HZ
+    if lo <= fs <= hi:
+        return
+    hint = "give the times in seconds"
+    for factor, name in ((1e3, "milliseconds"), (1e6, "microseconds")):
+        if lo <= fs * factor <= hi:
+            hint = (f"the time column looks like {name} read as seconds: divide by {factor:g} or give the times in "
+                    "seconds")
+            break
+    raise ValueError(f"{where}: the time column gives a sampling rate of {fs:.6g} Hz, outside the plausible "
+                     f"{lo:g} Hz–{hi / 1e3:g} kHz; {hint}.")
+
+
+def _time_series(table, lines, path, sampling_rate, unit, column) -> Recording:
+    t = table[:, 0]
+    fs = 1.0 / _step_checked(t, lines, str(path), "time", "s", TIME_STEP_RTOL)
+    _plausible_rate(fs, str(path))
+    if sampling_rate is not None and not math.isclose(fs, float(sampling_rate.to_decimal(u.Hz)), rel_tol=1e-3):
+        raise ValueError(f"{path}: the time column gives a sampling rate of {fs:.6g} Hz, not {sampling_rate!r}.")
+    return recording(table[:, column], fs * u.Hz, unit, t0=t[0])
+
+
 def read_csv(path, sampling_rate=None, unit=None, column: int = -1) -> Recording | Spectrum:
     """Read a CSV file of one signal or one spectrum.
 
     * a first column headed ``time``/``t`` (seconds): a :class:`Recording`; the sampling rate comes from the time
-      column (which must be uniform) and ``t0`` from its first value;
+      column, which must increase evenly and give 10 Hz–100 kHz (``SAMPLING_RATE_RANGE_HZ``), and ``t0`` from its
+      first value;
     * a first column headed ``freq``/``frequency`` (Hz): a :class:`Spectrum`;
     * one column of numbers without a header: a :class:`Recording` at ``sampling_rate`` (then required).
 
-    ``column`` picks the value column (default: the last).
+    ``column`` picks the value column (default: the last). Every error names the file, and the line where one is at
+    fault (a cell that is not a number, NaN/Inf, a row of another length, a time that does not increase evenly).
     """
-    with open(path, newline="") as fh:
-        rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
+    rows = _csv_rows(path)
     if not rows:
         raise ValueError(f"{path}: the file is empty.")
     header = None
-    try:
-        [float(c) for c in rows[0]]
-    except ValueError:
-        header, rows = [c.strip().lower() for c in rows[0]], rows[1:]
-    try:
-        table = np.array([[float(c) for c in r] for r in rows], dtype=np.float64)
-    except ValueError as err:
-        raise ValueError(f"{path}: every row after the header must be numbers ({err}).") from None
-    if table.ndim != 2 or table.shape[0] < 2:
-        raise ValueError(f"{path}: expected at least two rows of numbers; got {table.shape[0]}.")
+    if not all(_is_number(c) for c in rows[0][1]):
+        (header_line, header), rows = rows[0], rows[1:]
+        header = [c.strip().lower() for c in header]
+    if len(rows) < 2:
+        raise ValueError(f"{path}: expected at least two rows of numbers{' after the header' if header else ''}; "
+                         f"got {len(rows)}.")
+    table, lines = _table(rows, str(path)), [r[0] for r in rows]
+    width = table.shape[1]
+    if header is not None and len(header) != width:
+        raise ValueError(f"{path}, line {header_line}: the header names {len(header)} column(s), the rows below "
+                         f"hold {width}.")
+    if not -width <= column < width:
+        raise ValueError(f"{path}: column={column} does not exist; the file has {width} column(s).")
     first = header[0] if header else None
-    if first in ("freq", "freqs", "frequency", "frequency_hz", "f"):
-        return spectrum(table[:, 0], table[:, column], unit)
-    if first in ("time", "t", "time_s", "times") or (header is None and table.shape[1] >= 2 and sampling_rate is None):
-        t = table[:, 0]
-        dts = np.diff(t)
-        if not (dts[0] > 0 and np.allclose(dts, dts[0], rtol=1e-4, atol=0)):
-            raise ValueError(f"{path}: the time column must be increasing and uniformly sampled; "
-                             f"got steps from {dts.min():.6g} to {dts.max():.6g} s.")
-        fs = 1.0 / np.mean(dts)
-        if sampling_rate is not None and not math.isclose(fs, float(sampling_rate.to_decimal(u.Hz)), rel_tol=1e-3):
-            raise ValueError(f"{path}: the time column gives a sampling rate of {fs:.6g} Hz, not {sampling_rate!r}.")
-        return recording(table[:, column], fs * u.Hz, unit, t0=t[0])
-    if table.shape[1] != 1 and header is not None:
-        raise ValueError(f"{path}: the first column must be headed 'time' (s) or 'frequency' (Hz); got {header[0]!r}.")
-    if sampling_rate is None:
-        raise ValueError(f"{path} has no time column: pass sampling_rate (e.g. 1000 * u.Hz).")
-    return recording(table[:, column], sampling_rate, unit)
+    axis = first in _FREQ_HEADS or first in _TIME_HEADS or (header is None and width >= 2 and sampling_rate is None)
+    if axis and column % width == 0:
+        raise ValueError(f"{path}: the first column is the {'frequency' if first in _FREQ_HEADS else 'time'} column; "
+                         f"the values need a column of their own (column={column}).")
+    _check_finite(table, lines, str(path), [0, column] if axis else [column])
+    try:
+        if first in _FREQ_HEADS:
+            _step_checked(table[:, 0], lines, str(path), "frequency", "Hz", 1e-6)
+            return spectrum(table[:, 0], table[:, column], unit)
+        if axis:
+            return _time_series(table, lines, path, sampling_rate, unit, column)
+        if width != 1 and header is not None:
+            raise ValueError(f"the first column must be headed 'time' (s) or 'frequency' (Hz); got {header[0]!r}.")
+        if sampling_rate is None:
+            raise ValueError("there is no time column: pass sampling_rate (e.g. 1000 * u.Hz).")
+        return recording(table[:, column], sampling_rate, unit)
+    except ValueError as err:
+        raise ValueError(str(err) if str(err).startswith(str(path)) else f"{path}: {err}") from None
 
 
 def from_mne(inst, pick=None) -> Recording:
@@ -159,5 +306,11 @@ def from_mne(inst, pick=None) -> Recording:
         if pick not in names:
             raise ValueError(f"pick={pick!r} is not a channel of this object (channels: {names[:8]}…).")
         pick = names.index(pick)
-    data = np.asarray(inst.get_data(picks=[int(pick)]), dtype=np.float64)[0]
-    return recording(data, float(inst.info["sfreq"]) * u.Hz, u.volt, t0=float(inst.times[0]))
+    if not isinstance(pick, (int, np.integer)) or not -len(names) <= pick < len(names):
+        raise ValueError(f"pick={pick!r} is not a channel name or an index below {len(names)}.")
+    pick = int(pick) % len(names)
+    data = np.asarray(inst.get_data(picks=[pick]), dtype=np.float64)[0]
+    try:
+        return recording(data, float(inst.info["sfreq"]) * u.Hz, u.volt, t0=float(inst.times[0]))
+    except ValueError as err:
+        raise ValueError(f"channel {names[pick]!r}: {err}") from None

@@ -8,7 +8,9 @@ A drive is a pytree with two parts:
   length dt sees a standard deviation σ/√dt (statistics do not depend on dt); and/or a per-step draw
   (``uniform(low, high)``, the drive of Jansen & Rit 1995), whose statistics are per step by definition.
 
-Random numbers are drawn inside the compiled loop from an explicit ``jax.random`` key. Drives add with ``+``.
+Random numbers are drawn inside the compiled loop from an explicit ``jax.random`` key. Drives add with ``+`` (to
+drives only). Every constructor checks its arguments (unit, real numbers, finite values, ranges) and names the one
+at fault, so that a NaN never reaches a run.
 """
 
 from __future__ import annotations
@@ -20,20 +22,35 @@ from typing import NamedTuple
 import brainunit as u
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from . import rng
-from .units import check_dim, check_range
+from .units import check_dim, check_number, check_range, describe, is_concrete
 
 _SQRT_S = u.second ** 0.5
 SIGMA_UNIT = u.Hz * _SQRT_S
 
 
 def _hz(name, value, example="120. * u.Hz"):
-    return check_dim(name, value, u.Hz, example)
+    """A rate in Hz: unit, real numbers and (when concrete) finite values checked."""
+    check_dim(name, value, u.Hz, example)
+    check_range(name, value, u.Hz)
+    return value
 
 
 def _sec(name, value, example="0.1 * u.second"):
-    return check_dim(name, value, u.second, example)
+    """A time: unit, real numbers and (when concrete) finite values checked."""
+    check_dim(name, value, u.second, example)
+    check_range(name, value, u.second)
+    return value
+
+
+def _below(x, y, unit, strict: bool) -> bool:
+    """Whether some concrete value of ``y`` is below (or equal to, with ``strict``) ``x``; traced values pass."""
+    if not is_concrete((x, y)):
+        return False
+    d = np.asarray((y - x).to_decimal(unit))
+    return bool(np.any(d <= 0 if strict else d < 0))
 
 
 def _pytree(cls):
@@ -68,10 +85,15 @@ class Drive:
 
     def __add__(self, other):
         if not isinstance(other, Drive):
-            return NotImplemented
+            raise TypeError(f"a drive adds only to another drive from jr_jax.drives; got {describe(other)} (a constant "
+                            f"input is drives.constant(p * u.Hz)).")
         left = self.terms if isinstance(self, Sum) else (self,)
         right = other.terms if isinstance(other, Sum) else (other,)
         return Sum(left + right)
+
+    def __radd__(self, other):
+        raise TypeError(f"a drive adds only to another drive from jr_jax.drives; got {describe(other)} + a drive (a "
+                        f"constant input is drives.constant(p * u.Hz)).")
 
 
 @_pytree
@@ -225,7 +247,6 @@ class Sum(Drive):
 def constant(p) -> Drive:
     """p(t) = p (Hz)."""
     _hz("constant(p)", p)
-    check_range("constant(p)", p, u.Hz)
     return Constant(p)
 
 
@@ -243,7 +264,6 @@ def white_noise(mean, sigma) -> Drive:
             f"sigma = s·√dt.")
     check_dim("white_noise(sigma)", sigma, SIGMA_UNIT, "30. * u.Hz * u.second ** 0.5")
     check_range("white_noise(sigma)", sigma, SIGMA_UNIT, low=0.0)
-    check_range("white_noise(mean)", mean, u.Hz)
     return WhiteNoise(mean, sigma)
 
 
@@ -254,9 +274,7 @@ def uniform(low, high) -> Drive:
     """
     _hz("uniform(low)", low)
     _hz("uniform(high)", high)
-    check_range("uniform(low)", low, u.Hz)
-    check_range("uniform(high)", high, u.Hz)
-    if float(u.get_mantissa((high - low).to_decimal(u.Hz))) < 0:
+    if _below(low, high, u.Hz, strict=False):
         raise ValueError(f"uniform(low, high) needs low <= high; got low={low!r}, high={high!r}.")
     return Uniform(low, high)
 
@@ -266,9 +284,7 @@ def sinusoid(offset, amplitude, frequency, phase: float = 0.0) -> Drive:
     _hz("sinusoid(offset)", offset)
     _hz("sinusoid(amplitude)", amplitude, "70. * u.Hz")
     _hz("sinusoid(frequency)", frequency, "10. * u.Hz")
-    for n, v in (("offset", offset), ("amplitude", amplitude), ("frequency", frequency)):
-        check_range(f"sinusoid({n})", v, u.Hz)
-    return Sinusoid(offset, amplitude, frequency, float(phase))
+    return Sinusoid(offset, amplitude, frequency, check_number("sinusoid(phase)", phase))
 
 
 def pulse(onset, peak, width=5.0 * u.ms, order: float = 7.0) -> Drive:
@@ -282,8 +298,7 @@ def pulse(onset, peak, width=5.0 * u.ms, order: float = 7.0) -> Drive:
     _hz("pulse(peak)", peak, "300. * u.Hz")
     _sec("pulse(width)", width, "5. * u.ms")
     check_range("pulse(width)", width, u.second, low=0.0, low_inclusive=False)
-    check_range("pulse(order)", order, u.UNITLESS, low=0.0, low_inclusive=False)
-    return Pulse(onset, peak, width, float(order))
+    return Pulse(onset, peak, width, check_number("pulse(order)", order, low=0.0, low_inclusive=False))
 
 
 def ramp(start, stop, t_start, t_stop) -> Drive:
@@ -292,7 +307,7 @@ def ramp(start, stop, t_start, t_stop) -> Drive:
     _hz("ramp(stop)", stop)
     _sec("ramp(t_start)", t_start)
     _sec("ramp(t_stop)", t_stop)
-    if float((t_stop - t_start).to_decimal(u.second)) <= 0:
+    if _below(t_start, t_stop, u.second, strict=True):
         raise ValueError(f"ramp needs t_stop > t_start; got t_start={t_start!r}, t_stop={t_stop!r}.")
     return Ramp(start, stop, t_start, t_stop)
 
@@ -316,5 +331,4 @@ def array(values, dt) -> Drive:
     vals = u.math.asarray(values)
     if vals.ndim != 1 or vals.shape[0] < 1:
         raise ValueError(f"array(values) must be a 1-D array of samples; got shape {vals.shape}.")
-    check_range("array(values)", vals, u.Hz)
     return Samples(Table(vals), dt)

@@ -18,13 +18,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .checks import check_folder, check_key
 from .parametrisation import FreeField, Parametrisation, as_quantity, in_canonical
-from .params import CANONICAL_UNITS, FIELD_NAMES, JRParams
+from .params import CANONICAL_UNITS, FIELD_NAMES, FIELDS, JRParams
 from .progress import Progress, check_progress
 from .store import CheckpointStore
 from .targets import erp_target, spectrum_target  # noqa: F401 (jr_jax.fitting.erp_target, as before)
 from .uncertainty import NotIdentifiableWarning  # noqa: F401 (fit warns with it)
 from .uncertainty import laplace as laplace_estimate
+from .units import check_bool, check_dim, check_int, check_number, check_range, check_scalar
 
 DEFAULT_FREE = ("A", "B", "a", "b")
 
@@ -294,9 +296,45 @@ def _checked_start(objective, start: JRParams | None, steps) -> JRParams:
     if not callable(objective):
         raise TypeError(f"objective must be a target (erp_target, spectrum_target) or a function of JRParams; "
                         f"got {objective!r}.")
-    if not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"steps must be a positive integer; got {steps!r}.")
+    check_int("steps", steps, what="a positive integer")
     return start
+
+
+def _check_free_and_bounds(free, bounds) -> None:
+    """Types of ``free`` (names) and ``bounds`` (pairs of single, finite values in each field's unit); the names
+    themselves are checked by :class:`jr_jax.parametrisation.Parametrisation`."""
+    names = (free,) if isinstance(free, str) else free
+    if not isinstance(names, (tuple, list)) or not all(isinstance(f, str) for f in names):
+        raise TypeError(f"free must be JRParams field names (a tuple, or a string like 'A,B,a,b'); got {free!r}.")
+    if bounds is None:
+        return
+    if not isinstance(bounds, dict):
+        raise TypeError(f"bounds must be a dict {{name: (low, high)}}; got {type(bounds).__name__}.")
+    for name, pair in bounds.items():
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise ValueError(f"bounds[{name!r}] must be a pair (low, high); got {pair!r}.")
+        if name in FIELDS:
+            for q in pair:
+                check_dim(f"bounds[{name!r}]", q, CANONICAL_UNITS[name], FIELDS[name][1])
+                check_range(f"bounds[{name!r}]", check_scalar(f"bounds[{name!r}]", q), CANONICAL_UNITS[name])
+
+
+def _check_options(starts, spread, key, learning_rate, rtol, atol, patience, laplace, out_dir, save_every,
+                   callback) -> None:
+    """The types and ranges of :func:`fit`'s settings, before anything runs."""
+    if not isinstance(starts, JRParams):
+        check_int("starts", starts, what="a positive integer or a batched JRParams")
+    check_number("spread", spread)
+    check_key(key)
+    check_number("learning_rate", learning_rate, low=0.0, low_inclusive=False)
+    check_number("rtol", rtol, low=0.0)
+    check_number("atol", atol, low=0.0)
+    check_int("patience", patience, what="a positive number of steps")
+    check_bool("laplace", laplace)
+    check_folder("out_dir", out_dir)
+    check_int("save_every", save_every, what="a positive number of steps")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be a function callback(step, losses) or None; got {callback!r}.")
 
 
 def _result(objective, par: Parametrisation, run: _Run, theta0: np.ndarray, value: Callable, steps: int,
@@ -351,12 +389,16 @@ def fit(objective: Callable, *, start: JRParams | None = None, free=DEFAULT_FREE
         ``save_every`` steps; calling again with the same arguments resumes from the last save and ends as an
         uninterrupted fit would (a different specification raises :class:`FitSpecError`).
       callback: ``callback(step, losses)`` after every step (losses: one per start); may raise to stop.
+
+    Every argument is checked (type, unit, range) before anything is compiled; the errors name it.
     """
     start = _checked_start(objective, start, steps)
     check_progress(progress)
+    _check_free_and_bounds(free, bounds)
+    _check_options(starts, spread, key, learning_rate, rtol, atol, patience, laplace, out_dir, save_every, callback)
     par = Parametrisation(start, free, bounds)
-    theta0 = _initial_thetas(par.fields, starts, key, spread, start)
     opt, opt_name = _optimizer(optimizer, learning_rate, steps)
+    theta0 = _initial_thetas(par.fields, starts, key, spread, start)
     opt = optax.with_extra_args_support(opt)
 
     def value(theta):

@@ -28,7 +28,7 @@ import brainunit as u
 import jax.numpy as jnp
 import numpy as np
 
-from .units import check_dim, fmt_seconds
+from .units import check_dim, check_number, check_range, check_scalar, fmt_seconds
 from .spectra import ALPHA_BAND, band_power, dominant_frequency, peak_share, welch
 
 DEFAULT_BANDS = (("delta", 1.0, 4.0), ("theta", 4.0, 8.0), ("alpha", 8.0, 13.0), ("beta", 13.0, 30.0),
@@ -45,11 +45,19 @@ class Features:
     bands: tuple = DEFAULT_BANDS
 
     def __post_init__(self):
-        check_dim("Features.decimate", self.decimate, u.second, "2. * u.ms")
-        check_dim("Features.segment", self.segment, u.second, "2. * u.second")
-        check_dim("Features.fmax", self.fmax, u.Hz, "100. * u.Hz")
+        for name, unit, example in (("decimate", u.second, "2. * u.ms"), ("segment", u.second, "2. * u.second"),
+                                    ("fmax", u.Hz, "100. * u.Hz")):
+            value = getattr(self, name)
+            check_dim(f"Features.{name}", value, unit, example)
+            check_range(f"Features.{name}", check_scalar(f"Features.{name}", value), unit, low=0.0, low_inclusive=False)
+        if not isinstance(self.bands, (tuple, list)):
+            raise TypeError(f"Features.bands must be a tuple of (name, low_Hz, high_Hz); got {self.bands!r}.")
         for band in self.bands:
-            if len(band) != 3 or not float(band[1]) < float(band[2]):
+            ok = isinstance(band, (tuple, list)) and len(band) == 3 and isinstance(band[0], str)
+            if ok:
+                low = check_number(f"Features.bands[{band[0]!r}] low", band[1], low=0.0)
+                ok = low < check_number(f"Features.bands[{band[0]!r}] high", band[2])
+            if not ok:
                 raise ValueError(f"Features.bands entries must be (name, low_Hz, high_Hz) with low < high; got {band!r}.")
 
     def layout(self, dt_s: float, duration_s: float) -> tuple[int, int, int]:

@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .units import check_dim, check_range, is_concrete
+from .units import check_dim, check_range, check_real, check_scalar, is_concrete
 from .connectome import Connectome
 from .model import JRState, eeg, sigmoid
 from .params import FIELD_NAMES
@@ -185,15 +185,16 @@ class Network:
         if self.lead_field is None:
             raise ValueError("this network has no lead field: pass lead_field=... to jr_jax.network.network().")
         check_dim("eeg_regions", eeg_regions, u.mV, "result.eeg")
-        x = eeg_regions.to_decimal(u.mV)
-        if x.shape[-1] != self.n_regions:
-            raise ValueError(f"eeg_regions must end with the {self.n_regions} regions; got shape {x.shape}.")
-        out = x @ jnp.asarray(self.lead_field, x.dtype).T
         if noise is not None:
             check_dim("noise", noise, u.mV, "0.01 * u.mV")
             check_range("noise", noise, u.mV, low=0.0)
             if key is None:
                 raise ValueError("sensor noise needs key=jax.random.key(seed).")
+        x = eeg_regions.to_decimal(u.mV)
+        if x.shape[-1] != self.n_regions:
+            raise ValueError(f"eeg_regions must end with the {self.n_regions} regions; got shape {x.shape}.")
+        out = x @ jnp.asarray(self.lead_field, x.dtype).T
+        if noise is not None:
             out = out + noise.to_decimal(u.mV) * jax.random.normal(key, out.shape, out.dtype)
         return u.Quantity(out, unit=u.mV)
 
@@ -207,7 +208,7 @@ def field_kernel(connectome: Connectome, length=20.0 * u.mmeter) -> np.ndarray:
 
 
 def _matrix(name, x, shape):
-    m = np.asarray(x, dtype=np.float64)
+    m = np.asarray(check_real(name, x), dtype=np.float64)
     if m.shape != shape:
         raise ValueError(f"{name} must have shape {shape}; got {m.shape}.")
     if not np.all(np.isfinite(m)):
@@ -229,14 +230,16 @@ def network(connectome: Connectome, *, coupling=1.0, speed=DEFAULT_SPEED, delays
       lead_field: (M, N) lead field L: sensor EEG = L · (y1 − y2) (see :meth:`Network.sensors`).
       max_delay: the longest delay the ring buffer holds (default: the longest delay of a connected pair). Set it
         when you fit or sweep the speed: a delay beyond it is clipped inside ``jit``.
+
+    Every argument is checked (type, unit, shape, finiteness, range); the errors name it.
     """
     if not isinstance(connectome, Connectome):
         raise TypeError(f"connectome must be a jr_jax.connectome.Connectome; got {type(connectome).__name__}.")
     if rule not in RULES:
         raise ValueError(f"rule must be one of {RULES}; got {rule!r}.")
     n = connectome.n_regions
-    check_range("coupling", coupling, u.UNITLESS)
-    check_range("field_gain", field_gain, u.UNITLESS)
+    check_range("coupling", check_scalar("coupling", coupling), u.UNITLESS)
+    check_range("field_gain", check_scalar("field_gain", field_gain), u.UNITLESS)
     lengths_mm = speed_q = delays_s = None
     if delays is not None:
         check_dim("delays", delays, u.second, "delays_ms * u.ms")
@@ -259,13 +262,14 @@ def network(connectome: Connectome, *, coupling=1.0, speed=DEFAULT_SPEED, delays
         max_s = longest
     else:
         check_dim("max_delay", max_delay, u.second, "100. * u.ms")
+        check_range("max_delay", check_scalar("max_delay", max_delay), u.second, low=0.0)
         max_s = float(max_delay.to_decimal(u.second))
         if longest > max_s * (1 + 1e-9):
             raise ValueError(f"a delay of {longest * 1e3:.6g} ms exceeds max_delay = {max_s * 1e3:.6g} ms; raise max_delay.")
     field_m = None if field is None else _matrix("field", field, (n, n))
     lead = None
     if lead_field is not None:
-        lead = np.asarray(lead_field, dtype=np.float64)
+        lead = np.asarray(check_real("lead_field", lead_field), dtype=np.float64)
         if lead.ndim != 2 or lead.shape[1] != n:
             raise ValueError(f"lead_field must have shape (M, {n}) (sensors × regions); got {lead.shape}.")
         if not np.all(np.isfinite(lead)):

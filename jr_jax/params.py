@@ -8,7 +8,7 @@ from typing import Any
 import brainunit as u
 import jax
 
-from .units import check_dim, check_range
+from .units import check_dim, check_range, check_real
 
 Quantity = u.Quantity
 
@@ -59,8 +59,9 @@ class JRParams:
     Defaults: A = 3.25 mV, B = 22 mV, a = 100 s⁻¹, b = 50 s⁻¹, C = 135 with C1..C4 = C·(1, 0.8, 0.25, 0.25),
     e0 = 2.5 s⁻¹, v0 = 6 mV, r = 0.56 mV⁻¹.
 
-    Any field may be an array (for batches or per-column values); values are checked on construction when they
-    are concrete: a wrong unit raises :class:`jr_jax.UnitError`, a non-finite or out-of-range value ``ValueError``.
+    Any field may be an array (for batches or per-column values); values are checked on construction: a wrong unit
+    raises :class:`jr_jax.UnitError`, a string, boolean or complex value ``TypeError`` and (when concrete) a
+    non-finite or out-of-range value ``ValueError``.
     Use :meth:`replace` to change fields and :meth:`from_brainmass` to carry over the names of the brainmass
     Jansen–Rit tutorial (``Ae, Ai, be, bi, a1..a4, s_max``).
     """
@@ -144,7 +145,7 @@ class JRParams:
                 check_dim("s_max", value, u.Hz, "5. * u.Hz")
                 out["e0"] = value / 2
             elif key == "r" and not isinstance(value, u.Quantity):
-                out["r"] = value / u.mV
+                out["r"] = check_real("r", value) / u.mV
             else:
                 out[_BRAINMASS_NAMES.get(key, key)] = value
         return cls(**out)

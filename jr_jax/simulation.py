@@ -17,7 +17,8 @@ import numpy as np
 
 from . import drives as _drives
 from .batches import batch_size, cpu_parts, initial_states, is_batched, join, set_leaves, split_runs, take
-from .checks import column_state, run_settings, whole_steps
+from .checks import check_budget as check_run_budget
+from .checks import check_folder, column_state, finite_leaves, run_settings, unconverted_state, whole_steps
 from .loop import UNITS, block_windows, run_chunk
 from .model import STATE_NAMES, STATE_UNITS, JRState
 from .network import Network, NetworkState, check_delays_fit, check_params
@@ -25,7 +26,7 @@ from .params import JRParams
 from .progress import Progress, check_progress
 from .solvers import DEFAULT_METHOD, Solver, solver as get_solver
 from .store import CheckpointStore, digest
-from .units import fmt_seconds
+from .units import check_bool, check_int, check_range, fmt_seconds
 
 DEFAULT_DT = 0.5 * u.ms
 VARIABLES = ("eeg",) + STATE_NAMES
@@ -56,16 +57,21 @@ class Record:
     reduce: str = "sample"
 
     def __post_init__(self):
-        variables = (self.variables,) if isinstance(self.variables, str) else tuple(self.variables)
+        if isinstance(self.variables, str):
+            variables = (self.variables,)
+        elif isinstance(self.variables, (tuple, list)):
+            variables = tuple(self.variables)
+        else:
+            raise TypeError(f"Record.variables must be a name or a tuple of names among {VARIABLES}; got "
+                            f"{type(self.variables).__name__} {self.variables!r}.")
         object.__setattr__(self, "variables", variables)
-        bad = [v for v in variables if v not in VARIABLES]
+        bad = [v for v in variables if not isinstance(v, str) or v not in VARIABLES]
         if bad:
             raise ValueError(f"Record.variables must be among {VARIABLES}; got {bad}.")
         if len(set(variables)) != len(variables):
             raise ValueError(f"Record.variables has duplicates: {variables}.")
-        if not isinstance(self.every, (int, np.integer)) or self.every < 1:
-            raise ValueError(f"Record.every must be a positive integer number of steps; got {self.every!r}.")
-        if self.reduce not in ("sample", "mean"):
+        check_int("Record.every", self.every, what="a positive integer number of steps")
+        if not isinstance(self.reduce, str) or self.reduce not in ("sample", "mean"):
             raise ValueError(f"Record.reduce must be 'sample' or 'mean'; got {self.reduce!r}.")
 
     def times(self, n_windows: int, n_transient: int, dt_s: float, dtype) -> u.Quantity:
@@ -133,11 +139,31 @@ def _check_model(params, drive, network) -> _drives.Drive:
         check_params(params, network.n_regions)
         network.check_noise(drive)
         check_delays_fit(network)
+    finite_leaves("params", params)
+    finite_leaves("drive", drive)
     return drive
 
 
 def _as_record(record) -> Record:
-    return record if isinstance(record, Record) else Record(variables=record)
+    if isinstance(record, Record):
+        return record
+    if not isinstance(record, (str, tuple, list)):
+        raise TypeError(f"record must be a jr_jax.Record or a tuple of variable names; got {type(record).__name__} "
+                        f"{record!r}.")
+    return Record(variables=record)
+
+
+def _record_budget(what: str, record: Record, n_tr: int, n_steps: int, cols: int, dt_s: float, dtype, check: bool,
+                   on_device: bool = False):
+    """The run's budget (:func:`jr_jax.checks.check_budget`): its steps, and the records it keeps of ``cols``
+    columns or sets (plus their time stamps)."""
+    n_windows, n_vars, size = n_steps // record.every, len(record.variables), np.dtype(dtype).itemsize
+    nbytes = n_windows * (n_vars * cols + 1) * size if n_vars else 0
+    check_run_budget(what, steps=n_tr + n_steps, dt_s=dt_s, record_bytes=nbytes, on_device=on_device, check=check,
+                     records=f"{n_windows:,} records of {n_vars} variable(s) × {cols} column(s) or set(s), "
+                             f"{size} bytes each",
+                     advice="Keep less: record=() keeps nothing, Record(every=n) one record per n steps (or record "
+                            "fewer variables); or run shorter pieces, each from the last one's result.final_state")
 
 
 def _initial_state(initial_state, params, n_sets, network, dt_s, dtype):
@@ -150,18 +176,21 @@ def _initial_state(initial_state, params, n_sets, network, dt_s, dtype):
     elif isinstance(initial_state, NetworkState):
         if network is None:
             raise TypeError("initial_state is a NetworkState: pass the network= it came from.")
-        n_buf = network.buffer_steps(dt_s)
-        if initial_state.history.shape != (n_buf, network.n_regions):
-            raise ValueError(f"initial_state.history has shape {initial_state.history.shape}; this network and dt "
-                             f"need {(n_buf, network.n_regions)}.")
-        return NetworkState(column_state(initial_state.columns, dtype), jnp.asarray(initial_state.history, dtype))
+        n_buf, n = network.buffer_steps(dt_s), network.n_regions
+        if np.shape(initial_state.history) != (n_buf, n):
+            raise ValueError(f"initial_state.history has shape {np.shape(initial_state.history)}; this network and dt "
+                             f"need {(n_buf, n)}.")
+        check_range("initial_state.history", initial_state.history, u.UNITLESS)
+        columns = column_state(initial_state.columns, dtype, ((n,),), f"shape ({n},), one value per column")
+        return NetworkState(columns, jnp.asarray(initial_state.history, dtype))
+    elif network is None:
+        return column_state(initial_state, dtype, ((),), "one value for one column (a batch takes its size from the "
+                                                         "parameters or the drive: give them one value per set)")
     else:
-        state = column_state(initial_state, dtype)
+        n = network.n_regions
+        state = column_state(initial_state, dtype, ((), (n,)), f"a scalar or shape ({n},) for a network of {n} columns")
     if network is None:
         return state
-    n = network.n_regions
-    if any(np.shape(x.mantissa) not in ((), (n,)) for x in state):
-        raise ValueError(f"initial_state fields must be scalars or have shape ({n},) for a network of {n} columns.")
     return network.initial_state(state, params, dt_s, dtype)
 
 
@@ -169,9 +198,9 @@ def _chunk_windows(n_windows: int, every: int, chunk_steps, shown: bool) -> int:
     """Windows per compiled chunk: the whole run up to MAX_CHUNK_STEPS, ~50 chunks when progress is shown."""
     if chunk_steps is None:
         return max(1, -(-n_windows // 50)) if shown else max(1, min(n_windows, MAX_CHUNK_STEPS // every))
-    if not isinstance(chunk_steps, (int, np.integer)) or chunk_steps < every:
-        raise ValueError(f"chunk_steps must be a whole number of steps >= Record.every = {every}; got {chunk_steps!r}.")
-    return int(chunk_steps) // every
+    chunk_steps = check_int("chunk_steps", chunk_steps, low=every, what=f"a whole number of steps >= Record.every = "
+                                                                         f"{every}")
+    return chunk_steps // every
 
 
 # -- running chunks -----------------------------------------------------------------------------------------------
@@ -329,7 +358,8 @@ def _run_all(run: _Chunks, folder: _NoFolder, bar: Progress, state, step: int, w
 def simulate(params: JRParams, *, duration, dt=DEFAULT_DT, drive=None, method: str | Solver = DEFAULT_METHOD,
              key=None, record: Record | tuple | str = Record(), initial_state: JRState | None = None,
              transient=0.0 * u.second, chunk_steps: int | None = None, progress=False, dtype=None,
-             check_finite: bool = True, network: Network | None = None, out_dir=None) -> SimulationResult:
+             check_finite: bool = True, network: Network | None = None, out_dir=None,
+             check_budget: bool = True) -> SimulationResult:
     """Simulate one Jansen–Rit column, a batch of independent columns (one per parameter set), or a network.
 
     Args:
@@ -357,18 +387,27 @@ def simulate(params: JRParams, *, duration, dt=DEFAULT_DT, drive=None, method: s
         saved. Calling again with the same arguments resumes after the last saved chunk; with a longer ``duration``
         it extends the run; the result equals one uninterrupted run. Other arguments than ``duration``,
         ``chunk_steps`` and ``progress`` that differ raise :class:`RunSpecError` and change nothing on disk.
+      check_budget: refuse (:class:`jr_jax.checks.BudgetError`, before anything is compiled) a run of more than
+        ``jr_jax.checks.MAX_STEPS`` (10⁹) steps per column, or whose records would take more than
+        ``jr_jax.checks.MEMORY_FRACTION`` (half) of the host's available memory; False runs it anyway.
+
+    Every argument is checked (type, unit, shape, finiteness, range) before anything is compiled; the errors name it.
     """
     drive = _check_model(params, drive, network)
     n_sets = batch_size(params, drive) if network is None and is_batched(params, drive) else None
     solver, record = get_solver(method), _as_record(record)
+    check_finite, check_budget = check_bool("check_finite", check_finite), check_bool("check_budget", check_budget)
+    check_folder("out_dir", out_dir)
     dt_s, dur_s, tr_s, dtype, key = run_settings(duration, dt, transient, dtype, drive, key)
     n_steps, n_tr = whole_steps("duration", dur_s, dt_s), whole_steps("transient", tr_s, dt_s)
     every = record.every
     if n_steps % every:
         raise ValueError(f"duration is {n_steps} steps, not a multiple of Record.every = {every}.")
-    state = _initial_state(initial_state, params, n_sets, network, dt_s, dtype)
+    cols = n_sets or (1 if network is None else network.n_regions)
+    _record_budget("simulate", record, n_tr, n_steps, cols, dt_s, dtype, check_budget)
     n_windows = n_steps // every
     chunk_w = _chunk_windows(n_windows, every, chunk_steps, check_progress(progress))
+    state = _initial_state(initial_state, params, n_sets, network, dt_s, dtype)
     # one dtype for every number, so that new values of any kind reuse the compiled run (host numbers via NumPy)
     params, drive = jax.tree.map(lambda x: jnp.asarray(x, dtype) if isinstance(x, jax.Array) else np.asarray(x, dtype),
                                  (params, drive))
@@ -393,28 +432,40 @@ def simulate(params: JRParams, *, duration, dt=DEFAULT_DT, drive=None, method: s
 def trace(params: JRParams, *, duration, dt=DEFAULT_DT, drive=None, key=None, method: str | Solver = DEFAULT_METHOD,
           record: Record | tuple | str = Record(), initial_state: JRState | NetworkState | None = None,
           transient=0.0 * u.second, network: Network | None = None, dtype=None,
-          checkpoint: bool = True) -> SimulationResult:
+          checkpoint: bool = True, check_budget: bool = True) -> SimulationResult:
     """The pure core of :func:`simulate`, for use under ``jit``, ``grad`` and ``vmap`` (losses, fitting).
 
     The same arguments and the same compiled loop as :func:`simulate` (the same steps and random numbers for the
     same key); ``duration``, ``dt`` and ``transient`` must be concrete (they fix the number of steps). No host-side
-    checks of the values: a NaN is not stopped but propagates into the result. With ``checkpoint`` (default) a
-    gradient stores one state per block of ``jr_jax.loop.CHECKPOINT_BLOCK_STEPS`` steps. Parameters (and drive
-    fields) may have a set axis, shape (n,): the sets run as the trailing axis of the one loop and the records
+    checks of the run: a NaN that arises in it is not stopped but propagates into the result. With ``checkpoint``
+    (default) a gradient stores one state per block of ``jr_jax.loop.CHECKPOINT_BLOCK_STEPS`` steps. Parameters (and
+    drive fields) may have a set axis, shape (n,): the sets run as the trailing axis of the one loop and the records
     get a trailing set axis, (n_records, n); ``jax.vmap`` over the sets computes the same numbers with the set axis
     first, which is slower on a CPU.
+
+    The arguments are checked as in :func:`simulate` (values only where they are concrete), and so is the budget
+    (``check_budget``; the records are counted against the device's memory where it reports one, else the host's).
     """
-    drive = _drives.constant(220.0 * u.Hz) if drive is None else drive
+    drive = _check_model(params, drive, network)
     solver, record = get_solver(method), _as_record(record)
+    checkpoint, check_budget = check_bool("checkpoint", checkpoint), check_bool("check_budget", check_budget)
     dt_s, dur_s, tr_s, dtype, key = run_settings(duration, dt, transient, dtype, drive, key)
     n_steps, n_tr = whole_steps("duration", dur_s, dt_s), whole_steps("transient", tr_s, dt_s)
     if n_steps % record.every:
         raise ValueError(f"duration is {n_steps} steps, not a multiple of Record.every = {record.every}.")
-    state = JRState.zeros((), dtype) if initial_state is None else initial_state
+    state = JRState.zeros((), dtype) if initial_state is None else unconverted_state(initial_state, network)
+    if network is None:
+        leaves = set_leaves((params, drive, state))
+        try:
+            shape = jnp.broadcast_shapes(*(jnp.shape(x) for x in leaves))
+        except ValueError:
+            raise ValueError(f"params, drive and initial_state fields must be scalars or share one set axis; got "
+                             f"shapes {sorted({jnp.shape(x) for x in leaves})}.") from None
+    cols = network.n_regions if network is not None else int(np.prod(shape))
+    _record_budget("trace", record, n_tr, n_steps, cols, dt_s, dtype, check_budget, on_device=True)
     if network is not None and not isinstance(state, NetworkState):
         state = network.initial_state(state, params, dt_s, dtype)
     elif network is None:       # parameters with a set axis: the state gets it too
-        shape = jnp.broadcast_shapes(*(jnp.shape(x) for x in set_leaves((params, drive, state))))
         state = jax.tree.map(lambda x: jnp.broadcast_to(x, shape), state)
     cfg = dict(solver=solver, dtype=dtype, checkpoint=checkpoint, reduce=record.reduce, network=network)
     if n_tr:

@@ -20,7 +20,8 @@ import numpy as np
 from . import drives as _drives
 from . import monitors
 from .batches import batch_size, cpu_parts, initial_states, join, map_sets, split_runs, take
-from .checks import run_settings, whole_steps
+from .checks import check_budget as check_run_budget
+from .checks import check_folder, finite_leaves, run_settings, whole_steps
 from .designs import Design
 from .loop import run_chunk
 from .model import JRState
@@ -29,6 +30,7 @@ from .progress import Progress, check_progress
 from .simulation import DEFAULT_DT, DEFAULT_METHOD
 from .solvers import Solver, solver as get_solver
 from .store import CheckpointStore, digest, stored_spec
+from .units import check_bool, check_int
 
 SPEC_VERSION = 1
 
@@ -173,13 +175,18 @@ def _design_of(design, drive):
     if isinstance(design, Design):
         if drive is not None:
             raise ValueError("pass the drive inside the Design (grid(..., drive=...)), not also to sweep().")
-        return design.params, design.drive, design
-    if isinstance(design, JRParams):
-        drive = _drives.constant(220.0 * u.Hz) if drive is None else drive
-        if not isinstance(drive, _drives.Drive):
-            raise TypeError(f"drive must be built with jr_jax.drives; got {drive!r}.")
-        return design, drive, None
-    raise TypeError(f"design must be a jr_jax.Design or a JRParams; got {type(design).__name__}.")
+        params, drive, the_design = design.params, design.drive, design
+        if not isinstance(params, JRParams):
+            raise TypeError(f"design.params must be a jr_jax.JRParams; got {type(params).__name__}.")
+    elif isinstance(design, JRParams):
+        params, drive, the_design = design, (_drives.constant(220.0 * u.Hz) if drive is None else drive), None
+    else:
+        raise TypeError(f"design must be a jr_jax.Design or a JRParams; got {type(design).__name__}.")
+    if not isinstance(drive, _drives.Drive):
+        raise TypeError(f"drive must be built with jr_jax.drives; got {drive!r}.")
+    finite_leaves("params", params)
+    finite_leaves("drive", drive)
+    return params, drive, the_design
 
 
 @dataclasses.dataclass
@@ -225,9 +232,7 @@ class _Chunks:
 def _chunk_size(chunk_size, out_dir, chunks: _Chunks) -> int:
     """Sets per chunk: the one stored in a resumed folder, the one given, or sized to the device's memory."""
     if chunk_size is not None:
-        if not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
-            raise ValueError(f"chunk_size must be a positive number of sets; got {chunk_size!r}.")
-        size = int(chunk_size)
+        size = check_int("chunk_size", chunk_size, what="a positive number of sets")
     else:
         stored = stored_spec(out_dir)
         if stored is not None and "chunk_size" in stored:       # a resumed sweep keeps its chunks
@@ -265,7 +270,7 @@ class _Table:
 def sweep(design, *, duration, dt=DEFAULT_DT, drive=None, method: str | Solver = DEFAULT_METHOD, key=None,
           keys: str = "common", transient=1.0 * u.second, features: monitors.Features | None = None,
           initial_state: JRState | None = None, chunk_size: int | None = None, out_dir=None, progress=False,
-          dtype=None, max_chunks: int | None = None) -> SweepResult:
+          dtype=None, max_chunks: int | None = None, check_budget: bool = True) -> SweepResult:
     """Simulate every parameter set of ``design`` and return its features.
 
     Args:
@@ -287,9 +292,14 @@ def sweep(design, *, duration, dt=DEFAULT_DT, drive=None, method: str | Solver =
         specification raises :class:`SweepSpecError` and overwrites nothing.
       progress: True for a progress bar (sets) on stderr, or any tqdm-compatible object.
       max_chunks: compute at most this many new chunks in this call (for time-sliced jobs; needs ``out_dir``).
+      check_budget: refuse (:class:`jr_jax.checks.BudgetError`, before anything is compiled) more than
+        ``jr_jax.checks.MAX_STEPS`` (10⁹) steps per set, or a features table larger than
+        ``jr_jax.checks.MEMORY_FRACTION`` (half) of the host's available memory; False runs it anyway.
+
+    Every argument is checked (type, unit, shape, finiteness, range) before anything is compiled; the errors name it.
     """
     params, drive, the_design = _design_of(design, drive)
-    if keys not in ("common", "independent"):
+    if not isinstance(keys, str) or keys not in ("common", "independent"):
         raise ValueError(f"keys must be 'common' or 'independent'; got {keys!r}.")
     features = monitors.Features() if features is None else features
     if not isinstance(features, monitors.Features):
@@ -297,8 +307,11 @@ def sweep(design, *, duration, dt=DEFAULT_DT, drive=None, method: str | Solver =
     if max_chunks is not None:
         if out_dir is None:
             raise ValueError("max_chunks needs out_dir, where the finished chunks are kept for the next call.")
-        if not isinstance(max_chunks, (int, np.integer)) or max_chunks < 0:
-            raise ValueError(f"max_chunks must be a whole number of chunks >= 0; got {max_chunks!r}.")
+        check_int("max_chunks", max_chunks, low=0, what="a whole number of chunks >= 0")
+    if chunk_size is not None:
+        check_int("chunk_size", chunk_size, what="a positive number of sets")
+    check_folder("out_dir", out_dir)
+    check_budget = check_bool("check_budget", check_budget)
     solver = get_solver(method)
     check_progress(progress)
     n = batch_size(params, drive)
@@ -307,9 +320,13 @@ def sweep(design, *, duration, dt=DEFAULT_DT, drive=None, method: str | Solver =
     every, seg_len, n_seg = features.layout(dt_s, dur_s)
     fs_hz = 1.0 / (every * dt_s)
     keep = monitors.n_freq(seg_len, fs_hz, float(features.fmax.to_decimal(u.Hz)))
+    n_tr, n_feat = whole_steps("transient", tr_s, dt_s), len(_feature_units(features))
+    check_run_budget("sweep", steps=n_tr + n_seg * seg_len * every, dt_s=dt_s, record_bytes=n * (n_feat + keep) * 8,
+                     records=f"{n:,} sets × {n_feat - 1 + keep} feature values, 8 bytes each",
+                     advice="Sweep fewer sets per call (design.take(...))", check=check_budget)
     freqs = np.fft.rfftfreq(seg_len, 1.0 / fs_hz)[:keep]
     cparams, cdrive = canonical_leaves(params, drive, np.dtype(dtype))
-    static = dict(solver=solver, n_tr=whole_steps("transient", tr_s, dt_s), every=every, seg_len=seg_len,
+    static = dict(solver=solver, n_tr=n_tr, every=every, seg_len=seg_len,
                   n_seg=n_seg, keep=keep, fs_hz=fs_hz, independent=keys == "independent", dtype=dtype)
     chunks = _Chunks(cparams, cdrive, initial_states(initial_state, n, np.dtype(dtype)), n, key, dt_s, static)
     chunk = _chunk_size(chunk_size, out_dir, chunks)

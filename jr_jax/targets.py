@@ -24,11 +24,12 @@ import numpy as np
 from .data import Recording, Spectrum
 from .drives import Drive
 from .model import eeg
-from .checks import run_settings, whole_steps
+from .checks import check_budget as check_run_budget, run_settings, whole_steps
 from .simulation import DEFAULT_DT, DEFAULT_METHOD, Record, trace
 from .solvers import Solver, solver as get_solver
 from .spectra import welch
 from .store import digest
+from .units import check_bool, check_dim, check_int, check_range, check_scalar
 
 
 def _mv_to(unit) -> float:
@@ -63,6 +64,7 @@ class ERPTarget:
     scale: bool
     baseline: bool
     dtype: object = None
+    check_budget: bool = True
 
     @property
     def n_points(self) -> int:
@@ -74,7 +76,8 @@ class ERPTarget:
         n = self.n_points
         tr = trace(params, duration=(n - 1) * self.every * self.dt_s * u.second, dt=self.dt_s * u.second,
                    drive=self.drive, method=self.method, record=Record(("eeg",), self.every),
-                   transient=self.transient_steps * self.dt_s * u.second, dtype=self.dtype)
+                   transient=self.transient_steps * self.dt_s * u.second, dtype=self.dtype,
+                   check_budget=self.check_budget)
         first = eeg(tr.start_state).to_decimal(u.mV)[None]
         return jnp.concatenate([first, tr.eeg.to_decimal(u.mV)])
 
@@ -112,7 +115,8 @@ class ERPTarget:
 
 
 def erp_target(data: Recording, drive, *, dt=DEFAULT_DT, method: str | Solver = DEFAULT_METHOD, transient=1.0 * u.second,
-               scale: bool | None = None, baseline: bool = True, dtype=None) -> ERPTarget:
+               scale: bool | None = None, baseline: bool = True, dtype=None,
+               check_budget: bool = True) -> ERPTarget:
     """An ERP objective.
 
     Args:
@@ -125,6 +129,7 @@ def erp_target(data: Recording, drive, *, dt=DEFAULT_DT, method: str | Solver = 
       scale: fit a scale factor (target units per mV); default: True when the data's unit is None (arbitrary units),
         else False (model mV converted to the data's unit).
       baseline: fit a constant offset (default True: measured ERPs are baseline-corrected, the model's EEG is not).
+      check_budget: as in :func:`jr_jax.simulate`, for one loss evaluation (checked here and by every ``trace``).
     """
     if not isinstance(data, Recording):
         raise TypeError(f"data must be a jr_jax.data.Recording (jr_jax.data.recording(values, sampling_rate)); "
@@ -136,15 +141,19 @@ def erp_target(data: Recording, drive, *, dt=DEFAULT_DT, method: str | Solver = 
                          "drive's output with spectrum_target.")
     dt_s, _, tr_s, dtype, _ = run_settings(1.0 * u.second, dt, transient, dtype, drive, None)
     every = _steps_per_sample("the ERP target", data.fs_hz, dt_s)
-    if data.values.shape[0] < 8:
-        raise ValueError(f"the ERP target must have at least 8 samples; got {data.values.shape[0]}.")
+    n = data.values.shape[0]
+    if n < 8:
+        raise ValueError(f"the ERP target must have at least 8 samples; got {n}.")
+    baseline, check_budget = check_bool("baseline", baseline), check_bool("check_budget", check_budget)
     if scale is None:
         scale = data.unit is None
+    scale, n_tr = check_bool("scale", scale), whole_steps("transient", tr_s, dt_s)
+    check_run_budget("erp_target", steps=n_tr + (n - 1) * every, dt_s=dt_s, record_bytes=n * dtype.itemsize,
+                     records=f"{n:,} samples", advice="Use a shorter transient or a larger dt", check=check_budget)
     if data.unit is None and not scale:
         raise ValueError("data in arbitrary units (unit=None) needs scale=True; give the data's unit to fit without "
                          "a scale.")
-    return ERPTarget(data, drive, dt_s, get_solver(method), whole_steps("transient", tr_s, dt_s), every, bool(scale),
-                     bool(baseline), dtype)
+    return ERPTarget(data, drive, dt_s, get_solver(method), n_tr, every, scale, baseline, dtype, check_budget)
 
 
 # -- spectrum -----------------------------------------------------------------------------------------------------
@@ -167,6 +176,7 @@ class SpectrumTarget:
     bins: np.ndarray           # indices of freqs in the simulated Welch grid
     scale: bool
     dtype: object = None
+    check_budget: bool = True
 
     @property
     def n_points(self) -> int:
@@ -180,7 +190,8 @@ class SpectrumTarget:
         def one(key):
             tr = trace(params, duration=self.n_steps * self.dt_s * u.second, dt=self.dt_s * u.second,
                        drive=self.drive, key=key, method=self.method, record=Record(("eeg",), self.every, "mean"),
-                       transient=self.transient_steps * self.dt_s * u.second, dtype=self.dtype)
+                       transient=self.transient_steps * self.dt_s * u.second, dtype=self.dtype,
+                       check_budget=self.check_budget)
             x = tr.eeg.to_decimal(u.mV)
             return welch(x, fs, nperseg=self.nperseg)[1].mantissa[self.bins]
 
@@ -218,10 +229,30 @@ class SpectrumTarget:
                 "keys": digest(jax.random.key_data(self.keys)), "scale": self.scale, "drive": repr(self.drive)}
 
 
+def _band(band) -> tuple[float, float]:
+    """(low, high) in Hz of a band (a pair of frequencies with 0 < low < high)."""
+    if not isinstance(band, (tuple, list)) or len(band) != 2:
+        raise ValueError(f"band must be a pair (low, high) of frequencies; got {band!r}.")
+    for b in band:
+        check_dim("band", b, u.Hz, "(2. * u.Hz, 40. * u.Hz)")
+        check_range("band", check_scalar("band", b), u.Hz)
+    lo, hi = (float(b.to_decimal(u.Hz)) for b in band)
+    if not 0 < lo < hi:
+        raise ValueError(f"band must be (low, high) with 0 < low < high; got {band!r}.")
+    return lo, hi
+
+
+def _positive_time(name: str, value, example: str) -> float:
+    """One positive, finite time, in seconds."""
+    check_dim(name, value, u.second, example)
+    check_range(name, check_scalar(name, value), u.second, low=0.0, low_inclusive=False)
+    return float(value.to_decimal(u.second))
+
+
 def spectrum_target(data: Recording | Spectrum, drive, *, band=(2.0 * u.Hz, 40.0 * u.Hz), duration=10.0 * u.second,
                     realisations: int = 4, key=None, segment=2.0 * u.second, decimate=2.0 * u.ms, dt=DEFAULT_DT,
                     method: str | Solver = DEFAULT_METHOD, transient=1.0 * u.second, scale: bool = True,
-                    dtype=None) -> SpectrumTarget:
+                    dtype=None, check_budget: bool = True) -> SpectrumTarget:
     """A spectral objective: mean over the bins in ``band`` of (log PSD_model − log PSD_target)².
 
     Args:
@@ -234,20 +265,20 @@ def spectrum_target(data: Recording | Spectrum, drive, *, band=(2.0 * u.Hz, 40.0
       decimate: the EEG is averaged over windows of this length before the PSD (the boxcar's response is divided
         out).
       scale: profile out an overall PSD scale (default True: a measured EEG's level depends on the recording).
+      check_budget: as in :func:`jr_jax.simulate`, for one loss evaluation (checked here and by every ``trace``).
     """
     if not isinstance(drive, Drive):
         raise TypeError(f"drive must be built with jr_jax.drives; got {drive!r}.")
     if drive.is_random and key is None:
         raise ValueError("this drive is random: pass key=jax.random.key(seed); the realisations use fixed keys drawn "
                          "from it.")
-    if not isinstance(realisations, (int, np.integer)) or realisations < 1:
-        raise ValueError(f"realisations must be a positive integer; got {realisations!r}.")
+    realisations = check_int("realisations", realisations, what="a positive integer")
+    scale, check_budget = check_bool("scale", scale), check_bool("check_budget", check_budget)
     dt_s, dur_s, tr_s, dtype, key = run_settings(duration, dt, transient, dtype, drive, key)
-    lo, hi = (float(b.to_decimal(u.Hz)) for b in band)
-    if not 0 < lo < hi:
-        raise ValueError(f"band must be (low, high) with 0 < low < high; got {band!r}.")
+    lo, hi = _band(band)
+    seg_s = _positive_time("segment", segment, "2. * u.second")
+    dec_s = _positive_time("decimate", decimate, "2. * u.ms")
     if isinstance(data, Recording):
-        seg_s = float(segment.to_decimal(u.second))
         nps = int(round(seg_s * data.fs_hz))
         if data.values.shape[0] < nps:
             raise ValueError(f"the recording is {data.values.shape[0] / data.fs_hz:.6g} s long, shorter than one Welch "
@@ -255,7 +286,6 @@ def spectrum_target(data: Recording | Spectrum, drive, *, band=(2.0 * u.Hz, 40.0
         if data.fs_hz / 2 < hi:
             raise ValueError(f"the recording's sampling rate {data.fs_hz:.6g} Hz cannot resolve the band up to {hi:.6g} Hz "
                              f"(Nyquist {data.fs_hz / 2:.6g} Hz).")
-        p = np.asarray(welch(data.values, data.fs_hz, nperseg=nps)[1].mantissa, np.float64)
         f = np.fft.rfftfreq(nps, 1.0 / data.fs_hz)
         unit = None if data.unit is None else data.unit ** 2 / u.Hz
     elif isinstance(data, Spectrum):
@@ -267,7 +297,7 @@ def spectrum_target(data: Recording | Spectrum, drive, *, band=(2.0 * u.Hz, 40.0
     if keep.sum() < 3:
         raise ValueError(f"the band {lo:.6g}–{hi:.6g} Hz holds {int(keep.sum())} frequency bins of the target; it needs "
                          f"at least 3.")
-    every = _steps_per_sample("the simulated EEG (decimate)", 1.0 / float(decimate.to_decimal(u.second)), dt_s)
+    every = _steps_per_sample("the simulated EEG (decimate)", 1.0 / dec_s, dt_s)
     fs_sim = 1.0 / (every * dt_s)
     if fs_sim / 2 < hi:
         raise ValueError(f"decimate = {decimate!r} gives {fs_sim:.6g} Hz, too slow for the band up to {hi:.6g} Hz.")
@@ -282,7 +312,12 @@ def spectrum_target(data: Recording | Spectrum, drive, *, band=(2.0 * u.Hz, 40.0
     bins = np.rint(f[keep] * seg_s).astype(int)
     if not np.allclose(f_sim[bins], f[keep], atol=1e-6 * max(1.0, hi)):
         raise ValueError("the target's frequencies are not multiples of its spacing (1 / segment).")
-    keys = jax.random.split(key, int(realisations))
-    return SpectrumTarget(f[keep].astype(np.float64), np.log(p[keep]), unit, drive, keys, dt_s,
-                          get_solver(method), n_seg * nperseg * every, whole_steps("transient", tr_s, dt_s), every, nperseg,
-                          bins, bool(scale), dtype)
+    n_tr, n_sim = whole_steps("transient", tr_s, dt_s), n_seg * nperseg
+    check_run_budget("spectrum_target", steps=n_tr + n_sim * every, dt_s=dt_s, check=check_budget,
+                     record_bytes=realisations * n_sim * dtype.itemsize,
+                     records=f"{realisations} realisations × {n_sim:,} samples", advice="Use a shorter duration")
+    if isinstance(data, Recording):         # the target's PSD, once everything is checked
+        p = np.asarray(welch(data.values, data.fs_hz, nperseg=nps)[1].mantissa, np.float64)
+    keys = jax.random.split(key, realisations)
+    return SpectrumTarget(f[keep].astype(np.float64), np.log(p[keep]), unit, drive, keys, dt_s, get_solver(method),
+                          n_sim * every, n_tr, every, nperseg, bins, scale, dtype, check_budget)

@@ -138,7 +138,8 @@ def test_network_command_extends_a_run_and_writes_sensors(tmp_path):
     (["network", "--connectome", "example:x"], "--connectome"),
 ])
 def test_a_bad_argument_is_one_line_exit_2_and_no_folder(tmp_path, capsys, argv, named):
-    """An ordinary mistake: exit status 2, one line on stderr naming the argument, no traceback, no output folder."""
+    """An ordinary mistake: exit status 2, one ``error:`` line on stderr naming the argument, no traceback, no output
+    folder."""
     import numpy as np
 
     np.savetxt(tmp_path / "erp.csv", np.c_[np.arange(50) / 500.0, np.zeros(50)], delimiter=",",
@@ -147,7 +148,7 @@ def test_a_bad_argument_is_one_line_exit_2_and_no_folder(tmp_path, capsys, argv,
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith(f"jr-jax {argv[0]}: ") and named in lines[0], err
+    assert len(lines) == 1 and lines[0].startswith(f"jr-jax {argv[0]}: error: ") and named in lines[0], err
     assert "Traceback" not in err
     assert not (tmp_path / "out").exists()
 
