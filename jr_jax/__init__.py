@@ -1,25 +1,34 @@
 """jr_jax: a differentiable, unit-aware Jansen–Rit neural mass simulator in JAX."""
 
-from . import (analysis, batches, checks, connectome, data, designs, drives, fitting, loop, model, monitors, network,
-               parametrisation, params, plot, progress, regimes, rng, simulation, solvers, spectra, store, sweeps,
-               targets, uncertainty, units)
-from .designs import Design, grid, random_design
-from .fitting import FitResult, fit
-from .model import JRState, eeg, rhs, sigmoid
-from .network import Network, NetworkState
-from .params import JRParams
-from .simulation import (DEFAULT_DT, DEFAULT_METHOD, Record, RunSpecError, SimulationError, SimulationResult, simulate,
-                         trace)
-from .checks import BudgetError
-from .store import CheckpointStore, StoreBusyError, StoreError
-from .sweeps import SweepResult, sweep
-from .targets import erp_target, spectrum_target
-from .units import UnitError
+import importlib
+import importlib.util
 
-__all__ = ["DEFAULT_DT", "DEFAULT_METHOD", "BudgetError", "CheckpointStore", "Design", "FitResult", "JRParams", "JRState", "Network",
-           "NetworkState", "Record", "RunSpecError", "SimulationError", "SimulationResult", "StoreBusyError", "StoreError", "SweepResult",
-           "UnitError", "analysis", "batches", "checks", "connectome", "data", "designs", "drives", "eeg", "erp_target",
-           "fit", "fitting", "grid", "loop", "model", "monitors", "network", "parametrisation", "params", "plot",
-           "progress", "random_design", "regimes", "rhs", "rng", "sigmoid", "simulate", "simulation", "solvers",
-           "spectra", "spectrum_target", "store", "sweep", "sweeps", "targets", "trace", "uncertainty", "units"]
+_SUBMODULES = ("analysis", "batches", "checks", "connectome", "data", "designs", "drives", "examples", "export",
+               "fitting", "loop", "model", "monitors", "network", "parametrisation", "params", "plot", "progress", "regimes", "rng", "simulation",
+               "solvers", "spectra", "store", "sweeps", "targets", "uncertainty", "units")
+_NAMES = {"Design": "designs", "grid": "designs", "random_design": "designs", "FitResult": "fitting", "fit": "fitting",
+          "JRState": "model", "eeg": "model", "rhs": "model", "sigmoid": "model", "Network": "network",
+          "NetworkState": "network", "JRParams": "params", "DEFAULT_DT": "simulation", "DEFAULT_METHOD": "simulation",
+          "Record": "simulation", "RunSpecError": "simulation", "SimulationError": "simulation",
+          "SimulationResult": "simulation", "simulate": "simulation", "trace": "simulation", "BudgetError": "checks",
+          "CheckpointStore": "store", "StoreBusyError": "store", "StoreError": "store", "SweepResult": "sweeps",
+          "sweep": "sweeps", "erp_target": "targets", "spectrum_target": "targets", "UnitError": "units"}
+
+
+def __getattr__(name):
+    """Submodules and the public names are imported on first use, so that ``jr-jax --help`` needs no JAX."""
+    if name in _SUBMODULES or (not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}")):
+        return importlib.import_module(f".{name}", __name__)
+    if name in _NAMES:
+        value = getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
+__all__ = sorted(set(_NAMES) | set(_SUBMODULES))
 __version__ = "0.1.0"

@@ -5,6 +5,8 @@ The spectral helpers live in :mod:`jr_jax.spectra` and are importable from here 
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from typing import NamedTuple
 
 import brainunit as u
@@ -16,8 +18,9 @@ from .units import check_dim
 from .model import JRState, eeg, firing_rates, rhs, sigmoid
 from .params import JRParams, canonical
 # the spectral helpers stay importable from here (jr_jax.analysis.welch, ...)
-from .spectra import ALPHA_BAND, band_power, dominant_frequency, float_values, peak_share, welch  # noqa: F401
+from .spectra import ALPHA_BAND, band_power, dominant_frequency, float_values, peak_share, periodicity, welch  # noqa: F401
 from .designs import grid
+from .monitors import Features, n_freq
 from .sweeps import sweep
 
 
@@ -292,57 +295,131 @@ def bifurcations(params: JRParams, p_range=(0.0 * u.Hz, 400.0 * u.Hz), n: int = 
     return sorted(points, key=lambda b: float(b.p.to_decimal(u.Hz)))
 
 
+class _Described:
+    """A tqdm bar whose description keeps saying what is computed (the sweep adds its own words in brackets)."""
+
+    def __init__(self, bar, what: str):
+        object.__setattr__(self, "_bar", bar)
+        object.__setattr__(self, "_what", what)
+
+    def __getattr__(self, name):
+        return getattr(self._bar, name)
+
+    def __setattr__(self, name, value):
+        setattr(self._bar, name, value)
+
+    def set_description(self, desc):
+        self._bar.set_description(f"{self._what} [{desc}]")
+
+
+@contextlib.contextmanager
+def _described(progress, what: str, total: int):
+    """``progress`` for one sweep of :func:`limit_cycle_extrema`: True becomes a bar named by ``what``."""
+    if progress is not True:
+        yield progress
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, unit="sets", desc=what, file=sys.stderr, dynamic_ncols=True)
+    try:
+        yield _Described(bar, what)
+    finally:
+        bar.close()
+
+
+START_NAMES = ("zero", "above", "below")
+"""Initial states of :func:`limit_cycle_extrema`: the zero state, and the highest rest state at each p with y1
+raised or lowered by ``offset``."""
+
+
 def limit_cycle_extrema(params: JRParams, p_values, *, duration=4.0 * u.second, transient=4.0 * u.second,
-                        initial_states=("rest", "high"), **sweep_kw):
+                        initial_states=START_NAMES, offset=0.5 * u.mV, **sweep_kw):
     """Minimum and maximum of the EEG after a transient, for each constant input in ``p_values``, from simulation
-    (the oscillating branches of the bifurcation diagram). Returns a dict: ``p`` and, per initial state, ``min`` and
-    ``max`` arrays in mV. ``"rest"`` starts from zero, ``"high"`` from the highest rest state at that p (different
-    where the model is bistable)."""
+    (the attractors of the bifurcation diagram: stable rest states and limit cycles). Returns a dict: ``p`` and,
+    per initial state, ``min`` and ``max`` arrays in mV.
+
+    ``"zero"`` starts from the zero state; ``"above"`` and ``"below"`` from the highest rest state at that p with
+    y1 moved by +``offset`` and −``offset``: a trajectory started exactly on an unstable focus would stay there,
+    one started beside it leaves for the limit cycle, and beside a stable rest state it returns to it."""
+    check_dim("offset", offset, u.mV, "0.5 * u.mV")
+    unknown = [n for n in initial_states if n not in START_NAMES]
+    if unknown:
+        raise ValueError(f"initial_states entries must be in {START_NAMES}; got {unknown}.")
     results = {"p": p_values}
+    progress = sweep_kw.pop("progress", False)
+    tops = None
     for name in initial_states:
-        if name not in ("rest", "high"):
-            raise ValueError(f"initial_states entries must be 'rest' or 'high'; got {name!r}.")
         design = grid(base=params, p=p_values)
         init = None
-        if name == "high":
-            tops = [jax.tree.map(lambda q: q[-1], equilibria(params, q), is_leaf=lambda x: isinstance(x, u.Quantity))
-                    for q in p_values]
-            init = JRState(*(u.math.stack([getattr(t, f) for t in tops]) for f in JRState._fields))
-        res = sweep(design, duration=duration, transient=transient, initial_state=init, **sweep_kw)
+        if name != "zero":
+            if tops is None:
+                tops = [jax.tree.map(lambda q: q[-1], equilibria(params, q),
+                                     is_leaf=lambda x: isinstance(x, u.Quantity)) for q in p_values]
+                tops = JRState(*(u.math.stack([getattr(t, f) for t in tops]) for f in JRState._fields))
+            init = tops._replace(y1=tops.y1 + (offset if name == "above" else -offset))
+        what = {"zero": "EEG min/max from the zero state",
+                "above": f"EEG min/max from the highest rest state + {offset} in y1",
+                "below": f"EEG min/max from the highest rest state − {offset} in y1"}[name]
+        with _described(progress, what, design.size) as bar:
+            res = sweep(design, duration=duration, transient=transient, initial_state=init, progress=bar, **sweep_kw)
         results[name] = {"min": res.features["min"], "max": res.features["max"]}
     return results
 
 
 # -- regime labels ----------------------------------------------------------------------------------------------
 
-REGIME_LABELS = ("rest", "alpha", "spike_wave", "spike_like", "irregular")
+REGIME_LABELS = ("rest", "alpha", "spike_wave", "spike_like", "periodic", "irregular")
+PERIODIC = 0.9
+"""Periodicity (:func:`jr_jax.spectra.periodicity`, the autocorrelation at the dominant period) from which an
+oscillation counts as a limit cycle: deterministic cycles reach 0.99, noise-driven broadband runs stay below 0.6."""
 LABEL_CRITERIA = {
     "rest": "EEG SD < 0.2 mV (no oscillation beyond small noise-driven fluctuations)",
     "alpha": "dominant frequency in 8–13 Hz, ≥ 50 % of the power in 8–13 Hz and peak-to-peak < 15 mV",
     "spike_wave": "peak-to-peak ≥ 15 mV, dominant frequency in 2–5 Hz and ≥ 40 % of the power within ±1 Hz of it "
-                  "(regular large discharges at the spike–wave rate)",
-    "spike_like": "peak-to-peak ≥ 15 mV and ≥ 40 % of the power within ±1 Hz of the dominant frequency, outside "
-                  "2–5 Hz (slow large-amplitude spike-like oscillation)",
+                  "or periodic (regular large discharges at the spike–wave rate)",
+    "spike_like": "peak-to-peak ≥ 15 mV and ≥ 40 % of the power within ±1 Hz of the dominant frequency (or "
+                  "periodic), outside 2–5 Hz; or any periodic oscillation below 8 Hz (slow spike-like cycle)",
+    "periodic": f"periodicity ≥ {PERIODIC} (autocorrelation at the dominant period): a limit cycle that fits none "
+                "of the above, e.g. a fast one",
     "irregular": "anything else: broadband or intermittent activity",
 }
 
 
-def label_regimes(features: dict) -> np.ndarray:
+def _default_freqs(n_bins: int):
+    """The PSD frequencies of the default :class:`jr_jax.monitors.Features`, if they have ``n_bins`` bins."""
+    feats = Features()
+    fs = 1.0 / float(feats.decimate.to_decimal(u.second))
+    seg_len = int(round(float(feats.segment.to_decimal(u.second)) * fs))
+    keep = n_freq(seg_len, fs, float(feats.fmax.to_decimal(u.Hz)))
+    return np.fft.rfftfreq(seg_len, 1.0 / fs)[:keep] if keep == n_bins else None
+
+
+def label_regimes(features: dict, freqs=None) -> np.ndarray:
     """Regime label per set from sweep features (``std``, ``peak_to_peak``, ``dominant_frequency``,
-    ``alpha_share``, ``peak_share``), by the criteria in ``LABEL_CRITERIA``, applied in the order of
-    ``REGIME_LABELS``; diverged sets get ``"diverged"``."""
+    ``alpha_share``, ``peak_share`` and, for the periodicity, ``psd``), by the criteria in ``LABEL_CRITERIA``,
+    applied in the order of ``REGIME_LABELS``; diverged sets get ``"diverged"``.
+
+    ``freqs``: the PSD's frequencies (``SweepResult.freqs``); default: those of the default
+    :class:`jr_jax.monitors.Features`. Without ``psd`` (or a frequency axis for it) nothing counts as periodic."""
     def val(name, unit=None):
         v = features[name]
         return np.asarray(v.to_decimal(unit) if unit is not None else u.get_mantissa(v), np.float64)
 
     sd, ptp = val("std", u.mV), val("peak_to_peak", u.mV)
     f, alpha, peak = val("dominant_frequency", u.Hz), val("alpha_share"), val("peak_share")
+    periodic = np.zeros(sd.shape, bool)
+    if "psd" in features:
+        psd = val("psd")
+        freqs = _default_freqs(psd.shape[-1]) if freqs is None else float_values(freqs, u.Hz)
+        if freqs is not None:
+            periodic = np.nan_to_num(periodicity(freqs, psd, f)) >= PERIODIC
     big = ptp >= 15.0
-    regular = peak >= 0.4
+    regular = (peak >= 0.4) | periodic
     sw_band = (f >= 2.0) & (f <= 5.0)
     out = np.full(sd.shape, "irregular", dtype=object)
     rules = [("rest", sd < 0.2), ("alpha", (f >= 8) & (f <= 13) & (alpha >= 0.5) & ~big),
-             ("spike_wave", big & regular & sw_band), ("spike_like", big & regular & ~sw_band)]
+             ("spike_wave", big & regular & sw_band), ("spike_like", (big & regular & ~sw_band) | (periodic & (f < 8))),
+             ("periodic", periodic)]
     done = np.zeros(sd.shape, bool)
     for name, mask in rules:
         out[mask & ~done] = name

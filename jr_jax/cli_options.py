@@ -1,5 +1,9 @@
-"""The ``jr-jax`` command's options: one parser, its common options declared once, every default read from the
-library (``default_of``) except the few choices that belong to the command alone (``CLI_DEFAULTS``).
+"""The ``jr-jax`` command's options: one parser, its common options declared once, the library's defaults from
+``LIBRARY_DEFAULTS`` and the few choices that belong to the command alone from ``CLI_DEFAULTS``.
+
+This module imports neither JAX nor the library, so that ``jr-jax --help`` and a mistaken option answer at once;
+``LIBRARY_DEFAULTS`` is therefore a table, which the tests compare with the library
+(:func:`jr_jax.cli_commands.library_defaults`).
 
 Each option's value is checked as it is parsed (a positive duration, a whole number of starts, low < high, a known
 integrator), so a nonsensical value is a :class:`CommandLineError` naming the option before anything runs.
@@ -8,13 +12,7 @@ integrator), so a nonsensical value is a :class:`CommandLineError` naming the op
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import inspect
 import math
-
-import brainunit as u
-
-import jr_jax as jr
 
 CLI_DEFAULTS = {
     "seed": 0,                 # a fixed seed, so that the same command writes the same files
@@ -36,7 +34,36 @@ CLI_DEFAULTS = {
 }
 
 
-UNITS = {"uv": u.uvolt, "mv": u.mV, "v": u.volt, "none": None}   # --unit of a fit's target values
+LIBRARY_DEFAULTS = {
+    "dt_ms": 0.5,                              # jr.DEFAULT_DT
+    "method": "rk4",                           # jr.DEFAULT_METHOD
+    "methods": ("euler", "heun", "kutta38", "rk4", "strang"),       # jr.solvers.SOLVERS
+    "fields": ("A", "B", "a", "b", "C", "c1", "c2", "c3", "c4", "e0", "v0", "r"),   # jr.JRParams
+    "sweep_transient_s": 1.0,                  # jr.sweep
+    "p_range_hz": (0.0, 400.0),                # jr.analysis.bifurcations
+    "n_regions": 16,                           # jr.connectome.example
+    "speed_m_s": 3.0,                          # jr.network.network
+    "rule": "afferent",
+    "rules": ("afferent", "pyramidal"),        # jr.network.RULES
+    "field_gain": 0.0,
+    "free": ("A", "B", "a", "b"),              # jr.fit
+    "steps": 300,
+    "starts": 1,
+    "optimizer": None,                         # the library chooses
+    "optimizers": ("adam", "lbfgs"),           # jr.fitting.OPTIMIZERS
+    "learning_rate": 0.05,
+    "width_ms": 5.0,                           # jr.drives.pulse
+    "band_hz": (2.0, 40.0),                    # jr.spectrum_target
+    "psd_duration_s": 10.0,
+    "realisations": 4,
+    "erp_transient_s": 1.0,                    # jr.erp_target
+    "psd_transient_s": 1.0,                    # jr.spectrum_target
+}
+"""The library's defaults that the options show and use, as plain numbers and names (checked against the library by
+tests/test_bad_files_and_cli.py)."""
+
+LIB = LIBRARY_DEFAULTS
+UNIT_NAMES = ("uv", "mv", "v", "none")   # --unit of a fit's target values
 
 
 class CommandLineError(ValueError):
@@ -92,7 +119,7 @@ def span(unit: str, example: str):
 
 
 def field_names() -> list[str]:
-    return [f.name for f in dataclasses.fields(jr.JRParams)]
+    return list(LIBRARY_DEFAULTS["fields"])
 
 
 def axis(spec: str) -> tuple[str, float, float, int]:
@@ -122,14 +149,15 @@ def free_fields(text: str) -> tuple[str, ...]:
     return names
 
 
-def default_of(func, name):
-    """The library's default of ``name`` in ``func``'s signature."""
-    return inspect.signature(func).parameters[name].default
-
-
-def fmt(q, unit) -> str:
-    """A Quantity as a plain number in ``unit`` (for help texts)."""
-    return f"{float(q.to_decimal(unit)):g}"
+def message(err: BaseException) -> str:
+    """One line for an error: a file error names its file; KeyError's quotes are dropped."""
+    if isinstance(err, OSError) and err.strerror:
+        text = f"{err.filename}: {err.strerror}" if err.filename else err.strerror
+    elif isinstance(err, KeyError) and err.args:
+        text = str(err.args[0])
+    else:
+        text = str(err) or type(err).__name__
+    return " ".join(text.split())
 
 
 def _common() -> argparse.ArgumentParser:
@@ -137,11 +165,10 @@ def _common() -> argparse.ArgumentParser:
     p = Parser(add_help=False)
     p.add_argument("--seed", type=SEED, default=CLI_DEFAULTS["seed"],
                    help=f"random seed of the noise (default {CLI_DEFAULTS['seed']})")
-    p.add_argument("--dt", type=POSITIVE, default=float(jr.DEFAULT_DT.to_decimal(u.ms)),
-                   help=f"integration step in ms (default: the library's {fmt(jr.DEFAULT_DT, u.ms)} ms)")
-    p.add_argument("--method", default=jr.DEFAULT_METHOD, choices=sorted(jr.solvers.SOLVERS), metavar="METHOD",
-                   help=f"integrator: {', '.join(sorted(jr.solvers.SOLVERS))} (default: the library's "
-                        f"{jr.DEFAULT_METHOD})")
+    p.add_argument("--dt", type=POSITIVE, default=LIB["dt_ms"],
+                   help=f"integration step in ms (default: the library's {LIB['dt_ms']:g} ms)")
+    p.add_argument("--method", default=LIB["method"], choices=LIB["methods"], metavar="METHOD",
+                   help=f"integrator: {', '.join(LIB['methods'])} (default: the library's {LIB['method']})")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                    help="on an error, show the exception with its traceback instead of one line")
@@ -177,9 +204,9 @@ def _add_sweep(sub, common) -> None:
     _input(p, CLI_DEFAULTS["sweep_p"], CLI_DEFAULTS["sweep_sigma"], " when p is not swept")
     p.add_argument("--duration", type=POSITIVE, default=CLI_DEFAULTS["sweep_duration"],
                    help=f"recorded seconds per set (default {CLI_DEFAULTS['sweep_duration']:g})")
-    transient = default_of(jr.sweep, "transient")
-    p.add_argument("--transient", type=NON_NEGATIVE, default=float(transient.to_decimal(u.second)),
-                   help=f"seconds simulated and discarded first (default: the library's {fmt(transient, u.second)} s)")
+    transient = LIB["sweep_transient_s"]
+    p.add_argument("--transient", type=NON_NEGATIVE, default=transient,
+                   help=f"seconds simulated and discarded first (default: the library's {transient:g} s)")
     p.add_argument("--chunk-size", type=POSITIVE_INT, default=None,
                    help="sets per compiled chunk (default: the library's, sized to a GPU's free memory)")
 
@@ -187,8 +214,7 @@ def _add_sweep(sub, common) -> None:
 def _add_bifurcation(sub, common) -> None:
     p = sub.add_parser("bifurcation", parents=[common], help="Hopf and fold points in p and the bifurcation diagram")
     _out(p, "bifurcation_out")
-    lo, hi = default_of(jr.analysis.bifurcations, "p_range")
-    default = f"{fmt(lo, u.Hz)}:{fmt(hi, u.Hz)}"
+    default = "{:g}:{:g}".format(*LIB["p_range_hz"])
     p.add_argument("--p-range", default=default, type=span("Hz", "0:400"),
                    help=f"low:high in Hz (default: the library's {default})")
     p.add_argument("--n-sim", type=COUNT, default=CLI_DEFAULTS["n_sim"],
@@ -200,20 +226,19 @@ def _add_network(sub, common) -> None:
     p = sub.add_parser("network", parents=[common], help="simulate a connectome of columns (resumable); spectra, FC, "
                                                          "sensors")
     _out(p, "network_out", resumable=True)
-    n = default_of(jr.connectome.example, "n_regions")
+    n = LIB["n_regions"]
     p.add_argument("--connectome", default="example",
                    help=f"TVB zip or folder, .npz, or example[:N] regions (default: the library's example, N = {n})")
     p.add_argument("--coupling", type=FINITE, default=d["network_coupling"],
                    help=f"global coupling scale G, unitless (default {d['network_coupling']:g})")
-    speed = default_of(jr.network.network, "speed")
-    p.add_argument("--speed", type=POSITIVE, default=float(speed.to_decimal(u.meter / u.second)),
-                   help=f"conduction speed in m/s (default: the library's {fmt(speed, u.meter / u.second)})")
-    p.add_argument("--rule", default=default_of(jr.network.network, "rule"), choices=jr.network.RULES,
+    p.add_argument("--speed", type=POSITIVE, default=LIB["speed_m_s"],
+                   help=f"conduction speed in m/s (default: the library's {LIB['speed_m_s']:g})")
+    p.add_argument("--rule", default=LIB["rule"], choices=LIB["rules"],
                    help="afferent (Jansen & Rit 1995, The Virtual Brain; the library's default) or pyramidal "
                         "(the Jansen–Rit reference summary)")
     p.add_argument("--field-length", type=NON_NEGATIVE, default=d["field_length"],
                    help="length of the field ψ kernel in mm (default 0: no field)")
-    gain = default_of(jr.network.network, "field_gain")
+    gain = LIB["field_gain"]
     p.add_argument("--field-gain", type=FINITE, default=gain,
                    help=f"field feedback gain β, unitless (default: the library's {gain:g})")
     p.add_argument("--lead-field", default=None, help="CSV of the (M, N) lead field: also write sensor EEG in mV")
@@ -234,10 +259,10 @@ def _add_fit(sub, common) -> None:
     p.add_argument("--target", required=True, help="CSV: time (s),value (ERP or signal), frequency (Hz),psd, or "
                                                    "one column")
     p.add_argument("--kind", choices=("erp", "psd"), required=True, help="time-domain ERP or log-spectrum fit")
-    free = ",".join(default_of(jr.fit, "free"))
+    free = ",".join(LIB["free"])
     p.add_argument("--free", default=free, type=free_fields,
                    help=f"comma-separated JRParams fields to fit (default: the library's {free})")
-    p.add_argument("--unit", default="none", type=str.lower, choices=UNITS,
+    p.add_argument("--unit", default="none", type=str.lower, choices=UNIT_NAMES,
                    help="unit of the target values: uV, mV, V or none (default none: a scale is fitted)")
     p.add_argument("--sampling-rate", type=POSITIVE, default=None, help="in Hz, for a CSV without a time column")
     p.add_argument("--p", type=FINITE, default=d["fit_p"], help=f"mean input in Hz (default {d['fit_p']:g})")
@@ -247,32 +272,30 @@ def _add_fit(sub, common) -> None:
                    f"when the time column does not start before 0 (default {d['onset']:g})")
     p.add_argument("--peak", type=FINITE, default=d["peak"],
                    help=f"erp: stimulus pulse peak in Hz (default {d['peak']:g})")
-    width = default_of(jr.drives.pulse, "width")
-    p.add_argument("--width", type=POSITIVE, default=float(width.to_decimal(u.ms)),
-                   help=f"erp: pulse width in ms (default: the library's {fmt(width, u.ms)})")
-    lo, hi = default_of(jr.spectrum_target, "band")
-    band = f"{fmt(lo, u.Hz)}:{fmt(hi, u.Hz)}"
+    p.add_argument("--width", type=POSITIVE, default=LIB["width_ms"],
+                   help=f"erp: pulse width in ms (default: the library's {LIB['width_ms']:g})")
+    band = "{:g}:{:g}".format(*LIB["band_hz"])
     p.add_argument("--band", default=band, type=span("Hz", "2:40"),
                    help=f"psd: low:high in Hz (default: the library's {band})")
-    duration = default_of(jr.spectrum_target, "duration")
-    p.add_argument("--duration", type=POSITIVE, default=float(duration.to_decimal(u.second)),
-                   help=f"psd: simulated seconds per realisation (default: the library's {fmt(duration, u.second)})")
-    realisations = default_of(jr.spectrum_target, "realisations")
+    duration = LIB["psd_duration_s"]
+    p.add_argument("--duration", type=POSITIVE, default=duration,
+                   help=f"psd: simulated seconds per realisation (default: the library's {duration:g})")
+    realisations = LIB["realisations"]
     p.add_argument("--realisations", type=POSITIVE_INT, default=realisations,
                    help=f"psd: noise realisations per loss (default: the library's {realisations})")
-    erp_tr, psd_tr = (fmt(default_of(f, "transient"), u.second) for f in (jr.erp_target, jr.spectrum_target))
+    erp_tr, psd_tr = (f"{LIB[k]:g}" for k in ("erp_transient_s", "psd_transient_s"))
     p.add_argument("--transient", type=NON_NEGATIVE, default=None,
                    help=f"seconds simulated before the epoch (default: the library's, {erp_tr} s for erp, {psd_tr} s "
                         "for psd)")
-    p.add_argument("--steps", type=POSITIVE_INT, default=default_of(jr.fit, "steps"),
-                   help=f"optimiser steps (default: the library's {default_of(jr.fit, 'steps')})")
-    p.add_argument("--starts", type=POSITIVE_INT, default=default_of(jr.fit, "starts"),
-                   help=f"number of starts (default: the library's {default_of(jr.fit, 'starts')})")
-    p.add_argument("--optimizer", default=default_of(jr.fit, "optimizer"), choices=jr.fitting.OPTIMIZERS,
+    p.add_argument("--steps", type=POSITIVE_INT, default=LIB["steps"],
+                   help=f"optimiser steps (default: the library's {LIB['steps']})")
+    p.add_argument("--starts", type=POSITIVE_INT, default=LIB["starts"],
+                   help=f"number of starts (default: the library's {LIB['starts']})")
+    p.add_argument("--optimizer", default=LIB["optimizer"], choices=LIB["optimizers"],
                    help="adam (clipped, cosine schedule; the library's default) or lbfgs (line search, no learning "
                         "rate)")
-    p.add_argument("--lr", type=POSITIVE, default=default_of(jr.fit, "learning_rate"),
-                   help=f"adam's learning rate (default: the library's {default_of(jr.fit, 'learning_rate'):g})")
+    p.add_argument("--lr", type=POSITIVE, default=LIB["learning_rate"],
+                   help=f"adam's learning rate (default: the library's {LIB['learning_rate']:g})")
 
 
 def parser() -> argparse.ArgumentParser:

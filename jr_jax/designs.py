@@ -32,6 +32,13 @@ class Design(NamedTuple):
     def size(self) -> int:
         return int(np.prod(self.shape))
 
+    @property
+    def is_grid(self) -> bool:
+        """Whether the sets form a grid over ``axes`` (one 1-D axis per dimension of ``shape``), so that results can
+        be labelled by the axes' values (``SweepResult.to_xarray``)."""
+        lengths = tuple(np.shape(u.get_mantissa(v)) for v in self.axes.values())
+        return bool(self.axes) and lengths == tuple((k,) for k in self.shape)
+
     def take(self, index) -> "Design":
         """The sets at ``index`` as a flat design, e.g. ``design.take(np.arange(rank, design.size, n_ranks))`` for
         one process's share of a sweep split over hosts."""
@@ -42,7 +49,18 @@ class Design(NamedTuple):
             return x[keep] if np.ndim(x) == 1 and np.shape(x)[0] == n else x
 
         axes = {k: (v[keep] if np.shape(u.get_mantissa(v)) == (n,) else v) for k, v in self.axes.items()}
-        return Design(jax.tree.map(sl, self.params), jax.tree.map(sl, self.drive), axes, (len(keep),))
+        return type(self)(jax.tree.map(sl, self.params), jax.tree.map(sl, self.drive), axes, (len(keep),))
+
+
+class RandomDesign(Design):
+    """A :class:`Design` of sets drawn at random (:func:`random_design`): ``axes`` hold one value per set, never a
+    grid (even with one axis)."""
+
+    __slots__ = ()
+
+    @property
+    def is_grid(self) -> bool:
+        return False
 
 
 _P_FIELD = {_drives.Constant: "value", _drives.WhiteNoise: "mu"}
@@ -155,6 +173,6 @@ def random_design(n: int, *, key, base: JRParams | None = None, drive=None, log=
             v = lo_v + z * (hi_v - lo_v)
         axes[name] = u.Quantity(v, unit=unit)
         params, drive = _assign(params, drive, name, axes[name])
-    return Design(params, drive, axes, (int(n),))
+    return RandomDesign(params, drive, axes, (int(n),))
 
 

@@ -123,6 +123,12 @@ class SimulationResult:
     def sampling_rate(self) -> u.Quantity:
         return 1 / (self.dt * self.record.every)
 
+    def to_xarray(self, labels=None):
+        """This run as an ``xarray.Dataset`` (time in s, units in attrs; :func:`jr_jax.export.simulation_dataset`);
+        ``labels`` name the sets or regions (e.g. ``network.labels``). Needs ``pip install jr_jax[xarray]``."""
+        from .export import simulation_dataset
+        return simulation_dataset(self, labels)
+
 
 # -- inputs -------------------------------------------------------------------------------------------------------
 

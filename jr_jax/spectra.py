@@ -96,3 +96,30 @@ def peak_share(freqs, psd, f_peak, half_width: float = 1.0):
     with np.errstate(divide="ignore", invalid="ignore"):
         out = (p * near).sum(axis=-1) * df / total
     return float(out) if np.ndim(out) == 0 else out
+
+
+def periodicity(freqs, psd, f_peak, span=(0.8, 1.25)):
+    """Normalised autocorrelation at the period 1/``f_peak`` (its highest value for lags in ``span`` × the period),
+    read off a Welch PSD of Hann-windowed segments: about 1 for a limit cycle, near 0 for broadband noise.
+
+    The autocorrelation is the cosine transform of the PSD, divided by that of the periodic Hann window,
+    (2 + cos(2πτ/L))/3 for segments of L = 1/Δf seconds, so that the window's taper does not lower it. NaN where
+    the period is longer than L/2 (too few cycles per segment to tell) or the PSD has no power. ``psd`` and
+    ``f_peak`` may have matching leading axes."""
+    f = float_values(freqs, u.Hz)
+    p = float_values(psd)
+    fp = np.asarray(f_peak, dtype=np.float64)
+    flat, fp_flat = p.reshape(-1, p.shape[-1]), fp.reshape(-1)
+    out = np.full(fp_flat.shape, np.nan)
+    seg = 1.0 / (f[1] - f[0])
+    for lo in range(0, len(fp_flat), 1024):              # blocks: the cosine table is (sets, lags, freqs)
+        q, rows = fp_flat[lo:lo + 1024], flat[lo:lo + 1024]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            taus = np.nan_to_num(1.0 / q)[:, None] * np.linspace(span[0], span[1], 46)
+            c = np.einsum("sf,slf->sl", rows, np.cos(2 * np.pi * f * taus[..., None]))
+            r = c / rows.sum(axis=-1, keepdims=True) / ((2 + np.cos(2 * np.pi * taus / seg)) / 3)
+        r = np.where((taus > 0) & (taus <= seg / 2) & np.isfinite(r), r, -np.inf)
+        best = r.max(axis=-1)
+        out[lo:lo + 1024] = np.where(np.isfinite(best), best, np.nan)
+    out = out.reshape(fp.shape)
+    return float(out) if out.ndim == 0 else out

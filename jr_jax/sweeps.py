@@ -116,6 +116,12 @@ class SweepResult:
         out = np.asarray(mant).reshape(tuple(self.design.shape) + np.shape(mant)[1:])
         return u.Quantity(out, unit=v.unit) if isinstance(v, u.Quantity) else out
 
+    def to_xarray(self):
+        """The features as an ``xarray.Dataset`` over the grid's axes (else ``set``), the PSD also over ``frequency``
+        (:func:`jr_jax.export.sweep_dataset`). Needs ``pip install jr_jax[xarray]``."""
+        from .export import sweep_dataset
+        return sweep_dataset(self)
+
 
 def _feature_units(features: monitors.Features) -> dict:
     mv = u.mV

@@ -19,7 +19,7 @@ cells = [
          "    print(b.kind, b.p, b.eeg, b.frequency)\n"
          "kinds = [b.kind for b in points]\n"
          "assert kinds == ['hopf', 'fold', 'hopf'], kinds"),
-    md("Limit-cycle extrema from simulation (a sweep over p, started from rest and from the highest rest state):"),
+    md("Limit-cycle extrema from simulation (a sweep over p, started from zero and from the highest rest state nudged up and down in y1, so that a run leaves an unstable rest state):"),
     code("extrema = analysis.limit_cycle_extrema(jr.JRParams(), np.linspace(0, 400, 41) * u.Hz)\n"
          "ax = bifurcation_diagram(curve, extrema, points, (0 * u.Hz, 400 * u.Hz))\nplt.show()"),
     md("## Regime map over (A, B) at p = 220 Hz\n\n"
@@ -30,7 +30,7 @@ cells = [
          "fig, axes = plt.subplots(1, 2, figsize=(13, 5), constrained_layout=True)\n"
          "regime_map(res_ab, 'A', 'B', ax=axes[0])\nregime_map(res_ab, 'A', 'B', 'dominant_frequency', ax=axes[1])\n"
          "plt.show()\n"
-         "labels = analysis.label_regimes(res_ab.features).reshape(ab.shape)\n"
+         "labels = analysis.label_regimes(res_ab.features, res_ab.freqs).reshape(ab.shape)\n"
          "iA, iB = np.argmin(np.abs(np.linspace(2, 8, 16) - 3.25)), np.argmin(np.abs(np.linspace(10, 40, 16) - 22))\n"
          "print('default gains (A = 3.25 mV, B = 22 mV) ->', labels[iA, iB])"),
     md("## Regime map over (p, B)"),

@@ -124,3 +124,46 @@ def test_label_rules_on_synthetic_features():
     assert analysis.label_regimes(feats(8.0, 35.0, 3.5, 0.1, 0.6))[0] == "spike_wave"
     assert analysis.label_regimes(feats(8.0, 35.0, 6.5, 0.1, 0.6))[0] == "spike_like"
     assert analysis.label_regimes(feats(8.0, 35.0, 3.5, 0.1, 0.2))[0] == "irregular"
+
+
+def test_deterministic_limit_cycles_are_never_irregular():
+    """The slow spike-like cycles at p = 120 and 130 Hz (2.4 and 3.2 Hz, ≈10 mV, perfectly periodic) are labelled
+    spike_like, the 10.9 Hz cycle at 220 Hz alpha."""
+    for p, expected in ((120, "spike_like"), (130, "spike_like"), (220, "alpha")):
+        f = _features(jr.drives.constant(p * u.Hz), seconds=8.0)
+        freqs = np.fft.rfftfreq(1000, 1 / 500)[:f["psd"].shape[-1]]
+        assert analysis.periodicity(freqs, f["psd"], f["dominant_frequency"].to_decimal(u.Hz)) > 0.98
+        assert analysis.label_regimes(f).item() == expected, p
+
+
+def test_noise_driven_broadband_runs_stay_irregular():
+    from jr_jax.regimes import presets
+
+    reg = presets()
+    for name in ("irregular", "alpha"):        # the tutorial's noisy settings: broadband, far from periodic
+        f = _features(reg[name].drive, reg[name].params, seconds=8.0)
+        freqs = np.fft.rfftfreq(1000, 1 / 500)[:f["psd"].shape[-1]]
+        assert analysis.periodicity(freqs, f["psd"], f["dominant_frequency"].to_decimal(u.Hz)) < 0.3, name
+        assert analysis.label_regimes(f).item() == "irregular", name
+
+
+@pytest.mark.parametrize("c, expected", [(68, {"irregular"}), (128, {"alpha"}), (135, {"alpha"}),
+                                         (270, {"spike_like"}), (675, {"spike_like", "spike_wave"}),
+                                         (1350, {"irregular"})])
+def test_labels_follow_jansen_rit_1995_fig3(c, expected):
+    """Jansen & Rit (1995), Fig. 3, uniform 120–320 Hz input: C = 68 and 1350 noise-like, 128 and 135 alpha,
+    270 and 675 spike-like (slow, large, regular)."""
+    f = _features(jr.drives.uniform(120 * u.Hz, 320 * u.Hz), jr.JRParams(C=float(c)), seconds=8.0)
+    assert analysis.label_regimes(f).item() in expected, {k: float(u.get_mantissa(f[k])) for k in
+                                                          ("std", "peak_to_peak", "dominant_frequency")}
+
+
+def test_periodic_label_for_a_cycle_outside_the_named_bands():
+    fs, t = 500.0, np.arange(8000) / 500.0
+    f = monitors.from_trace(u.Quantity(np.sin(2 * np.pi * 20.0 * t), unit=u.mV), fs * u.Hz)
+    assert analysis.label_regimes(f).item() == "periodic"
+    f = monitors.from_trace(u.Quantity(np.sin(2 * np.pi * 3.3 * t) ** 15, unit=u.mV), fs * u.Hz)
+    assert analysis.label_regimes(f).item() == "spike_like"
+    rng = np.random.default_rng(0)
+    f = monitors.from_trace(u.Quantity(rng.standard_normal(t.size), unit=u.mV), fs * u.Hz)
+    assert analysis.label_regimes(f).item() == "irregular"
