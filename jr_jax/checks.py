@@ -75,11 +75,12 @@ def check_dtype(dtype) -> np.dtype:
 def _seconds(name: str, value, example: str) -> float:
     """One concrete, finite time in seconds."""
     check_dim(name, value, u.second, example)
-    if not is_concrete(value):
-        raise TypeError(f"{name} must be a concrete time, not a traced value: it fixes the number of steps.")
-    shape = np.shape(value.mantissa)
-    if shape != ():
-        raise ValueError(f"{name} must be one time; got shape {shape}.")
+    if not isinstance(value.mantissa, (int, float)):      # a plain Python number needs neither check
+        if not is_concrete(value):
+            raise TypeError(f"{name} must be a concrete time, not a traced value: it fixes the number of steps.")
+        shape = np.shape(value.mantissa)
+        if shape != ():
+            raise ValueError(f"{name} must be one time; got shape {shape}.")
     x = float(value.to_decimal(u.second))
     if not math.isfinite(x):
         raise ValueError(f"{name} must be a finite time; got {value!r}.")
@@ -179,14 +180,23 @@ def finite_leaves(name: str, tree) -> None:
     else:
         named = [(_path_name(p), x) for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]]
     for path, leaf in named:
-        if not is_concrete(leaf):
+        m = u.get_mantissa(leaf)
+        if isinstance(m, float):                    # the common case, checked without NumPy's overhead
+            finite = math.isfinite(m)
+        elif not is_concrete(m):
             continue
-        x = np.asarray(u.get_mantissa(leaf))
-        if x.dtype.kind in "fc" and not np.all(np.isfinite(x)):
+        else:
+            x = np.asarray(m)
+            finite = x.dtype.kind not in "fc" or bool(np.all(np.isfinite(x)))
+        if not finite:
             raise ValueError(f"{name}{path} must be finite; got {leaf!r}.")
 
 
 # -- the budget ---------------------------------------------------------------------------------------------------
+
+SMALL_RECORDS = 1 << 26
+"""Records smaller than this (64 MiB) never exceed the budget: the available memory is not read for them."""
+
 
 class BudgetError(ValueError):
     """A run would take more steps or keep more records than the budget allows (see :func:`check_budget`)."""
@@ -246,6 +256,8 @@ def check_budget(what: str, *, steps: int, dt_s: float, record_bytes: int, recor
         raise BudgetError(f"{what} would run {_fmt_count(steps)} steps per column ({fmt_seconds(steps * dt_s)} at dt = "
                           f"{fmt_seconds(dt_s)}), more than jr_jax.checks.MAX_STEPS = {_fmt_count(MAX_STEPS)}. Use a larger dt "
                           f"or a shorter duration and transient, or pass check_budget=False to run it anyway.")
+    if record_bytes < SMALL_RECORDS:
+        return
     avail, where = (available_memory("device"), "on the device") if on_device else (None, "")
     if avail is None:
         avail, where = available_memory("host"), "on this host"

@@ -9,6 +9,7 @@ function, for use under ``jit``, ``grad`` and ``vmap``. Both return a :class:`Si
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import brainunit as u
 import jax
@@ -172,13 +173,18 @@ def _record_budget(what: str, record: Record, n_tr: int, n_steps: int, cols: int
                             "fewer variables); or run shorter pieces, each from the last one's result.final_state")
 
 
+@functools.lru_cache(maxsize=4)
+def _zero_state(dtype: np.dtype) -> JRState:
+    """The default initial state of one column (built once per dtype: its Quantities are never modified)."""
+    return JRState(*(u.Quantity(np.zeros((), dtype), unit=unit) for unit in STATE_UNITS))
+
+
 def _initial_state(initial_state, params, n_sets, network, dt_s, dtype):
     """The checked initial state: zeros by default; one value per set for a batch; a NetworkState for a network."""
     if n_sets is not None:
         return initial_states(initial_state, n_sets, dtype)
     if initial_state is None:
-        zero = np.zeros((), dtype)
-        state = JRState(*(u.Quantity(zero, unit=unit) for unit in STATE_UNITS))
+        state = _zero_state(np.dtype(dtype))
     elif isinstance(initial_state, NetworkState):
         if network is None:
             raise TypeError("initial_state is a NetworkState: pass the network= it came from.")

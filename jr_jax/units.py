@@ -28,7 +28,11 @@ def check_real(name: str, value):
     """Raise TypeError unless ``value`` (a Quantity's numbers, or plain numbers) is real numbers: no strings,
     booleans, complex numbers, None or other objects, which NumPy would otherwise convert or truncate silently."""
     m = value.mantissa if isinstance(value, u.Quantity) else value
+    if type(m) in (float, int):                            # the common case, decided at once
+        return value
     dtype = getattr(m, "dtype", None)
+    if dtype is not None and getattr(dtype, "kind", "") in "fiu" and dtype.kind:
+        return value
     if dtype is None:
         if isinstance(m, numbers.Real) and not isinstance(m, (bool, np.bool_)):
             return value

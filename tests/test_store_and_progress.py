@@ -173,3 +173,32 @@ def test_two_processes_on_one_folder_both_end_correct(tmp_path):
                        out_dir=tmp_path / "shared")
     np.testing.assert_array_equal(np.asarray(resumed.features["mean"].mantissa), np.asarray(one.features["mean"].mantissa))
     assert not list((tmp_path / "shared").glob("*.tmp"))
+
+
+def test_a_second_process_on_a_running_jobs_folder_fails_at_once_naming_the_holder(tmp_path):
+    """A run holds its folder: another process asking for it gets StoreBusyError at once, naming the folder and the
+    holder's process id; when the holder ends, the folder is free again."""
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    code = textwrap.dedent(f"""
+        import sys, time
+        from jr_jax.store import CheckpointStore
+        with CheckpointStore({str(tmp_path)!r}, {{"job": 1}}, what="run", exclusive=True):
+            print("holding", flush=True)
+            time.sleep(30)
+    """)
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        t0 = time.perf_counter()
+        with pytest.raises(jr.StoreBusyError, match=f"{tmp_path}.*process {holder.pid}"):
+            CheckpointStore(tmp_path, {"job": 1}, what="run", exclusive=True)
+        assert time.perf_counter() - t0 < 5                      # at once, not after the holder
+    finally:
+        holder.kill()
+        holder.wait()
+    with CheckpointStore(tmp_path, {"job": 1}, what="run", exclusive=True):     # the kernel released the lock
+        pass
