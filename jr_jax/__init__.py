@@ -17,7 +17,8 @@ _NAMES = {"Design": "designs", "grid": "designs", "random_design": "designs", "F
 
 def __getattr__(name):
     """Submodules and the public names are imported on first use, so that ``jr-jax --help`` needs no JAX."""
-    if name in _SUBMODULES or (not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}")):
+    if name in _SUBMODULES or (name.isidentifier() and not name.startswith("_")
+                               and importlib.util.find_spec(f"{__name__}.{name}")):
         return importlib.import_module(f".{name}", __name__)
     if name in _NAMES:
         value = getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)

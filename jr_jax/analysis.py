@@ -394,13 +394,18 @@ def _default_freqs(n_bins: int):
     return np.fft.rfftfreq(seg_len, 1.0 / fs)[:keep] if keep == n_bins else None
 
 
-def label_regimes(features: dict, freqs=None) -> np.ndarray:
+def label_regimes(features, freqs=None) -> np.ndarray:
     """Regime label per set from sweep features (``std``, ``peak_to_peak``, ``dominant_frequency``,
     ``alpha_share``, ``peak_share`` and, for the periodicity, ``psd``), by the criteria in ``LABEL_CRITERIA``,
     applied in the order of ``REGIME_LABELS``; diverged sets get ``"diverged"``.
 
-    ``freqs``: the PSD's frequencies (``SweepResult.freqs``); default: those of the default
-    :class:`jr_jax.monitors.Features`. Without ``psd`` (or a frequency axis for it) nothing counts as periodic."""
+    ``features``: a :class:`jr_jax.sweeps.SweepResult` (its features and frequencies are used) or its features.
+    ``freqs``: the PSD's frequencies (``SweepResult.freqs``), needed with non-default features; default: those of
+    the default :class:`jr_jax.monitors.Features`. Without ``psd`` (or a frequency axis for it) nothing counts as
+    periodic."""
+    if hasattr(features, "features") and hasattr(features, "freqs"):      # a SweepResult
+        features, freqs = features.features, (features.freqs if freqs is None else freqs)
+
     def val(name, unit=None):
         v = features[name]
         return np.asarray(v.to_decimal(unit) if unit is not None else u.get_mantissa(v), np.float64)

@@ -44,7 +44,7 @@ def check_key(key, name: str = "key"):
             return key
         raise ValueError(f"{name} must be one key, shape (); got keys of shape {shape}. One key drives the whole run "
                          f"(each set and column draws its own numbers from it).")
-    if dtype == np.uint32 and shape == (2,):
+    if dtype == np.uint32 and shape in ((2,), (4,)):     # a raw key: threefry (2 words) or rbg (4 words)
         return key
     raise TypeError(f"{name} must be a jax.random.key(seed); got {type(key).__name__} {key!r}.")
 

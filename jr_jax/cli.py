@@ -44,21 +44,24 @@ def _entries(out: Path) -> set[Path]:
     return set(out.iterdir()) if out.is_dir() else set()
 
 
+def _holds_work(folder: Path) -> bool:
+    """Whether ``folder`` is a checkpoint store with finished files (its manifest lists them): never removed."""
+    return (folder / "manifest.json").exists()
+
+
 def _restore(new_folders: list[Path], before: set[Path], out: Path) -> None:
-    """Leave the output as it was before a failed run: folders the run created are removed with their contents;
-    in a folder that existed, what the run added at its top level is removed, and what existed is kept (a
-    checkpoint folder that existed stays whole: its manifest may list what the run added)."""
-    if new_folders:
-        shutil.rmtree(out, ignore_errors=True)
-        for folder in new_folders[1:]:      # parents created on the way: removed if left empty
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        return
+    """Leave the output as it was before a failed run: what the run added at the top of ``out`` is removed, and
+    folders it created are removed when left empty. Checkpoint stores with finished files are kept (the run can
+    resume from them), and nothing that existed before is touched."""
     for entry in _entries(out) - before:
         if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
+            if not _holds_work(entry):
+                shutil.rmtree(entry, ignore_errors=True)
         else:
             entry.unlink(missing_ok=True)
+    for folder in new_folders:          # deepest first: removed only if left empty
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def _parse(argv):
