@@ -1,6 +1,12 @@
-"""Writes notebooks/01_regimes.ipynb (kept as a script so the notebook's source is reviewable). Run from the repo root."""
+"""Writes notebooks/01_regimes.ipynb (kept as a script so the notebook's source is reviewable). Run from the repo root; it executes the notebook at full size and writes it with its outputs."""
+
+import sys
+from pathlib import Path
 
 import nbformat as nbf
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _build import KERNELSPEC, QUICK_CELL, execute_and_write  # noqa: E402
 
 md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
 cells = [
@@ -10,8 +16,9 @@ cells = [
        "a stated criterion. Brainmass names map as `Ae→A, Ai→B, be→a, bi→b`; its `M, E, I` are `y0, y1, y2`.\n\n"
        "Noise: the seed draws `normal(mean, σ/√dt)` per step with σ in Hz·√s; here that is "
        "`drives.white_noise(mean, σ)`, whose statistics do not depend on dt."),
-    code("import brainunit as u\nimport jax\nimport matplotlib.pyplot as plt\nimport numpy as np\n\n"
+    code(QUICK_CELL + "\nimport brainunit as u\nimport jax\nimport matplotlib.pyplot as plt\nimport numpy as np\n\n"
          "import jr_jax as jr\nfrom jr_jax import drives, regimes\nfrom jr_jax.plot import regime_figure\n\n"
+         "plt.rcParams['figure.dpi'] = 72   # seven 10 × 10 in figures: keeps the stored notebook small\n\n"
          "presets = regimes.presets()\nkey = jax.random.key(0)\nlist(presets)"),
     md("## Simulate every setting (10 s each, dt = 0.5 ms, default RK4 integrator)"),
     code("results = {}\nfor i, (name, reg) in enumerate(presets.items(), 1):\n"
@@ -57,7 +64,7 @@ cells += [
          "assert rows['classic_alpha'].claim_holds and rows['jr1995_uniform'].claim_holds\n"
          "print('all statements above verified on this run')"),
     md("## Where the oscillation starts: rest states and their stability against p"),
-    code("ps = np.linspace(0, 350, 141)\nfig, ax = plt.subplots(figsize=(8, 4))\n"
+    code("ps = np.linspace(0, 350, 36 if QUICK else 141)   # p steps of 10 Hz (quick) or 2.5 Hz\nfig, ax = plt.subplots(figsize=(8, 4))\n"
          "for p in ps:\n"
          "    eq = jr.analysis.equilibria(jr.JRParams(), p * u.Hz)\n"
          "    for i in range(len(eq.y0)):\n"
@@ -68,6 +75,5 @@ cells += [
          "ax.set_xlabel('p (Hz)'); ax.set_ylabel('EEG at rest (mV)'); ax.set_title('rest states: black stable, red unstable')\n"
          "plt.show()"),
 ]
-nb = nbf.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                                "language": "python"}})
-nbf.write(nb, "notebooks/01_regimes.ipynb")
+nb = nbf.v4.new_notebook(cells=cells, metadata={"kernelspec": KERNELSPEC})
+execute_and_write(nb, "01_regimes.ipynb")

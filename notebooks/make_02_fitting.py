@@ -1,6 +1,12 @@
-"""Writes notebooks/02_fitting.ipynb (kept as a script so the notebook's source is reviewable). Run from the repo root."""
+"""Writes notebooks/02_fitting.ipynb (kept as a script so the notebook's source is reviewable). Run from the repo root; it executes the notebook at full size and writes it with its outputs."""
+
+import sys
+from pathlib import Path
 
 import nbformat as nbf
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _build import KERNELSPEC, QUICK_CELL, execute_and_write  # noqa: E402
 
 md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
 cells = [
@@ -8,7 +14,7 @@ cells = [
        "Two synthetic targets with a known truth: an evoked response (ERP) with measurement noise, and a resting-state "
        "spectrum driven by noise. `jr.fit` differentiates through the simulation (checkpointed per block of steps), optimises with "
        "optax in log space, and returns standard errors from the Hessian at the optimum (Laplace approximation)."),
-    code("import brainunit as u\nimport jax\nimport matplotlib.pyplot as plt\nimport numpy as np\n\n"
+    code(QUICK_CELL + "\nimport brainunit as u\nimport jax\nimport matplotlib.pyplot as plt\nimport numpy as np\n\n"
          "import jr_jax as jr\nfrom jr_jax import data, drives\nfrom jr_jax import fitting as F"),
     md("## ERP: a pulse on a resting column\n\n"
        "Background input 60 Hz: the column starts on its lower resting branch, which for the truth ends at a fold at "
@@ -28,7 +34,9 @@ cells = [
        "matrix shows which combinations trade off:"),
     code("for name in res.free:\n"
          "    got, want = float(getattr(res.params, name).mantissa), float(getattr(truth, name).mantissa)\n"
-         "    print(f'{name}: fitted {got:8.3f}, truth {want:6.2f}, error {(got - want) / float(res.stderr[name].mantissa):+.2f} SE')\n"
+         "    z = (got - want) / float(res.stderr[name].mantissa)\n"
+         "    print(f'{name}: fitted {got:8.3f}, truth {want:6.2f}, error {z:+.2f} SE')\n"
+         "    assert abs(z) < 3, (name, z)   # the truth lies within a few standard errors\n"
          "print(np.round(res.correlation, 2))\n"
          "t = np.arange(150) / 500\n"
          "plt.plot(t, noisy, '.', color='0.6', label='target (noisy)')\n"
@@ -38,7 +46,8 @@ cells = [
          "plt.xlabel('time in epoch (s)'); plt.ylabel('EEG (mV)'); plt.legend(); plt.show()"),
     md("## The loss landscape over (A, B)\n\n"
        "The loss is a plain JAX function of the parameters, so a grid of it is one `vmap` (a, b at the fitted values):"),
-    code("A = np.linspace(3.0, 4.2, 25); B = np.linspace(20, 30, 25)\n"
+    code("n = 9 if QUICK else 25   # grid points per axis\n"
+         "A = np.linspace(3.0, 4.2, n); B = np.linspace(20, 30, n)\n"
          "AA, BB = np.meshgrid(A, B, indexing='ij')\n"
          "loss_AB = jax.jit(jax.vmap(lambda a_, b_: target(res.params.replace(A=a_ * u.mV, B=b_ * u.mV))))\n"
          "landscape = np.asarray(loss_AB(AA.ravel(), BB.ravel())).reshape(AA.shape)\n"
@@ -57,7 +66,7 @@ cells = [
          "print([(b.kind, round(float(b.p.to_decimal(u.Hz)), 1)) for b in jr.analysis.bifurcations(truth_s, "
          "p_range=(0 * u.Hz, 800 * u.Hz))])\n"
          "noise = drives.white_noise(500 * u.Hz, 30 * u.Hz * u.second ** 0.5)\n"
-         "rec = jr.simulate(truth_s, duration=120 * u.second, dt=1 * u.ms, drive=noise, key=jax.random.key(123),\n"
+         "rec = jr.simulate(truth_s, duration=(30 if QUICK else 120) * u.second, dt=1 * u.ms, drive=noise, key=jax.random.key(123),\n"
          "                  transient=1 * u.second, record=jr.Record(every=2, reduce='mean'))\n"
          "measured = data.recording(np.asarray(rec.eeg.mantissa), 500 * u.Hz, u.mV)\n"
          "spec = F.spectrum_target(measured, noise, duration=4 * u.second, realisations=2, key=jax.random.key(7),\n"
@@ -74,5 +83,5 @@ cells = [
        "assume independent residuals across frequency bins, and Hann segments with 50 % overlap correlate "
        "neighbouring bins, so treat them as a lower bound."),
 ]
-nb = nbf.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
-nbf.write(nb, "notebooks/02_fitting.ipynb")
+nb = nbf.v4.new_notebook(cells=cells, metadata={"kernelspec": KERNELSPEC})
+execute_and_write(nb, "02_fitting.ipynb")

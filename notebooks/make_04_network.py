@@ -1,6 +1,12 @@
-"""Writes notebooks/04_network.ipynb (kept as a script so the notebook's source is reviewable). Run from the repo root."""
+"""Writes notebooks/04_network.ipynb (kept as a script so the notebook's source is reviewable). Run from the repo root; it executes the notebook at full size and writes it with its outputs."""
+
+import sys
+from pathlib import Path
 
 import nbformat as nbf
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _build import KERNELSPEC, QUICK_CELL, execute_and_write  # noqa: E402
 
 md, code = nbf.v4.new_markdown_cell, nbf.v4.new_code_cell
 cells = [
@@ -10,7 +16,7 @@ cells = [
        "receives G Σ_j K_ij S(y1_j − y2_j)(t − τ_ij) on top of its input p, with τ = length / speed. Every column "
        "gets white noise (p = 120 Hz, σ = 30 Hz·√s) from its own key. Small settings so that it runs in about a "
        "minute on a CPU."),
-    code("import brainunit as u\nimport dataclasses\nimport jax\nimport jax.numpy as jnp\n"
+    code(QUICK_CELL + "\nimport brainunit as u\nimport dataclasses\nimport jax\nimport jax.numpy as jnp\n"
          "import matplotlib.pyplot as plt\nimport numpy as np\nimport optax\n\n"
          "import jr_jax as jr\nfrom jr_jax import connectome, drives, network\nfrom jr_jax.analysis import welch"),
     code("con = connectome.example(16)\n"
@@ -23,9 +29,10 @@ cells = [
     md("## Spectra and functional connectivity against the coupling strength"),
     code("noise = drives.white_noise(120 * u.Hz, 30 * u.Hz * u.second ** 0.5)\n"
          "rec = jr.Record(('eeg',), every=4, reduce='mean')   # 2 ms windows\n"
+         "duration = (3 if QUICK else 8) * u.second\n"
          "runs = {}\n"
          "for g in (0.0, 5.0, 20.0):\n"
-         "    runs[g] = jr.simulate(jr.JRParams(), duration=8 * u.second, drive=noise, key=jax.random.key(0),\n"
+         "    runs[g] = jr.simulate(jr.JRParams(), duration=duration, drive=noise, key=jax.random.key(0),\n"
          "                          network=dataclasses.replace(net, coupling=g), record=rec, transient=1 * u.second)\n"
          "fig, axes = plt.subplots(2, 3, figsize=(13, 7), constrained_layout=True)\n"
          "for k, (g, r) in enumerate(runs.items()):\n"
@@ -39,9 +46,12 @@ cells = [
          "    axes[1, k].imshow(fc, vmin=-1, vmax=1, cmap='RdBu_r')\n"
          "    off = (fc.sum() - np.trace(fc)) / (fc.size - len(fc))\n"
          "    axes[1, k].set_title(f'FC, mean off-diagonal {off:.3f}')\n"
+         "    assert abs(off) < 0.05, (g, off)   # the zero-lag correlation stays small (text below)\n"
          "    print(f'G = {g:5g}: mean EEG {x.mean():.2f} mV, mean FC {off:.3f}, dominant frequencies (Hz)',\n"
          "          np.round(f[np.argmax(np.where(f > 0.5, p, 0), axis=1)], 1))\n"
-         "plt.show()"),
+         "plt.show()\n"
+         "means = [float(np.mean(r.eeg.to_decimal(u.mV))) for r in runs.values()]\n"
+         "assert means[0] < means[1] < means[2], means   # the mean EEG rises with G (text below)"),
     md("The coupling adds a delayed, mostly steady pulse density to every column's input: it moves the operating "
        "point (the mean EEG rises with G) and reshapes some regions' spectra, while the zero-lag correlation between "
        "regions stays small here, because each column's own noise-driven rhythm dominates and the 5–55 ms delays "
@@ -51,7 +61,7 @@ cells = [
        "the network pytree); the statistic is the mean off-diagonal correlation of the EEG."),
     code("def mean_fc(speed):\n"
          "    n = dataclasses.replace(net, speed=u.Quantity(speed, unit=u.meter / u.second))\n"
-         "    tr = jr.trace(jr.JRParams(), duration=4 * u.second, drive=noise, key=jax.random.key(1), network=n,\n"
+         "    tr = jr.trace(jr.JRParams(), duration=(2 if QUICK else 4) * u.second, drive=noise, key=jax.random.key(1), network=n,\n"
          "                  record=jr.Record(every=4, reduce='mean'), transient=1 * u.second)\n"
          "    x = tr.eeg.to_decimal(u.mV)\n"
          "    c = jnp.corrcoef(x.T)\n"
@@ -89,10 +99,11 @@ cells = [
          "    th, state, v = step(th, state)\n"
          "    print(f'step {i}: G = {float(jnp.exp(th)):.5f}, loss {float(v):.3g}')\n"
          "    if v < 1e-12:\n"
-         "        break"),
+         "        break\n"
+         "assert abs(float(jnp.exp(th)) - 8.0) < 1e-3   # the fit recovers G = 8"),
     md("`jr-jax network --connectome FILE` runs the same from the command line (a TVB zip or folder, an npz, or "
        "`example:N`), writes the EEG, per-region spectra, the FC matrix and, with `--lead-field`, sensor EEG, and "
        "resumes or extends a run from its output folder."),
 ]
-nb = nbf.v4.new_notebook(cells=cells, metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}})
-nbf.write(nb, "notebooks/04_network.ipynb")
+nb = nbf.v4.new_notebook(cells=cells, metadata={"kernelspec": KERNELSPEC})
+execute_and_write(nb, "04_network.ipynb")
