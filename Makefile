@@ -12,8 +12,8 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed          ## the main job: all regimes, one figure each, a table (md + csv) in regimes_out/
 	$(VENV)/bin/jr-jax regimes --out regimes_out
 
-test: $(VENV)/.installed          ## the test suite (the same command CI runs)
-	$(PY) -m pytest
+test: $(VENV)/.installed          ## the test suite (the same command CI runs), on two worker processes
+	$(PY) -m pytest -n 2 --durations=10
 
 bench: $(VENV)/.installed         ## the benchmarks whose numbers the README reports
 	$(PY) benchmarks/integrator_accuracy.py
