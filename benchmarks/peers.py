@@ -26,7 +26,7 @@ brainstate keeps global settings; a subprocess also gives each its own peak memo
 * ``numba``: a plain loop of the same equations and the same RK4 written here, scalar state, ``np.random`` normals
   drawn per step (W2: ``prange`` over the sets on all cores; W4: the delayed rates read by linear interpolation
   at each stage's time, as jr_jax reads them). The reference for how fast this hardware goes.
-* ``brainmass-seed``: brainmass as its Jansen–Rit tutorial writes it — a new ``JansenRitStep`` (the tutorial calls it
+* ``brainmass-tutorial``: brainmass as its Jansen–Rit tutorial writes it — a new ``JansenRitStep`` (the tutorial calls it
   ``JansenRitModel``), ``init_all_states`` and ``brainstate.transform.for_loop`` per call, its default integrator
   (``exp_euler``) and its per-step input ``normal(120, 30/√dt)``.
 * ``brainmass-jit``: the same model inside ``brainstate.transform.jit`` (compiled once), with ``method="rk4"``. W4:
@@ -66,7 +66,7 @@ DT = 5e-4
 A0, B0, a0, b0, C0, E0, V0, R0 = 3.25, 22.0, 100.0, 50.0, 135.0, 2.5, 6.0, 0.56
 MU, SIGMA = 120.0, 30.0
 N_SETS = 1024
-SYSTEMS = ("jr_jax", "numba", "brainmass-seed", "brainmass-jit", "vbjax", "jrnmm", "tvb")
+SYSTEMS = ("jr_jax", "numba", "brainmass-tutorial", "brainmass-jit", "vbjax", "jrnmm", "tvb")
 W4_REGIONS, W4_G, W4_SPEED, W4_SECONDS, W4_EVERY = 76, 10.0, 3.0, 10.0, 4     # speed in m/s; EEG means of 4 steps
 W4_FILE = "JR_JAX_W4_CONNECTOME"        # environment variable: the .npz with the connectome's arrays
 VBJAX_W4_CHUNK = 100                    # steps per chunk of vbjax's make_continuation (100: 8.2 s, 500: 10.1 s,
@@ -341,10 +341,10 @@ def _brainmass_setup():
     return brainmass, brainstate, u
 
 
-def brainmass_seed_runs(workload):
+def brainmass_tutorial_runs(workload):
     brainmass, brainstate, u = _brainmass_setup()
 
-    def seed_style(n_sets, n_steps, **gains):
+    def tutorial_style(n_sets, n_steps, **gains):
         node = brainmass.JansenRitStep(n_sets, **gains)
         brainstate.nn.init_all_states(node)
 
@@ -357,10 +357,10 @@ def brainmass_seed_runs(workload):
         return _block(brainstate.transform.for_loop(step_run, inputs)[3])
 
     if workload == "W1":
-        return _timed(lambda: seed_style(1, 20000), 5)
+        return _timed(lambda: tutorial_style(1, 20000), 5)
     if workload == "W2":
         A, B = design()
-        return {"W2 EEG": _timed(lambda: seed_style(N_SETS, 4000, Ae=A * u.mV, Ai=B * u.mV), 3)}
+        return {"W2 EEG": _timed(lambda: tutorial_style(N_SETS, 4000, Ae=A * u.mV, Ai=B * u.mV), 3)}
     return None
 
 
@@ -546,9 +546,9 @@ def tvb_runs(workload):
     return _timed(lambda: sim.run(), 1)
 
 
-RUNNERS = {"jr_jax": jr_jax_runs, "numba": numba_runs, "brainmass-seed": brainmass_seed_runs,
+RUNNERS = {"jr_jax": jr_jax_runs, "numba": numba_runs, "brainmass-tutorial": brainmass_tutorial_runs,
            "brainmass-jit": brainmass_jit_runs, "vbjax": vbjax_runs, "jrnmm": jrnmm_runs, "tvb": tvb_runs}
-PACKAGES = {"jr_jax": ["jax"], "numba": ["numba"], "brainmass-seed": ["brainmass", "brainstate"],
+PACKAGES = {"jr_jax": ["jax"], "numba": ["numba"], "brainmass-tutorial": ["brainmass", "brainstate"],
             "brainmass-jit": ["brainmass", "brainstate"], "vbjax": ["vbjax"], "jrnmm": ["jrnmm"],
             "tvb": ["tvb-library"]}
 
