@@ -280,6 +280,29 @@ def network(connectome: Connectome, *, coupling=1.0, speed=DEFAULT_SPEED, delays
                    None if lead is None else jnp.asarray(lead), rule, max_s, connectome.labels)
 
 
+def lesion(net: Network, regions) -> Network:
+    """A "virtual dissection": a new network in which ``regions`` (indices, or labels of the connectome) neither
+    receive from nor send to any other region (their rows and columns of the weights set to zero). Everything else,
+    the ring buffer's length and the field ψ included, is kept, so a lesioned network reuses the compiled run."""
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be built with jr_jax.network.network(); got {type(net).__name__}.")
+    items = [regions] if isinstance(regions, (str, int, np.integer)) else list(regions)
+    index = []
+    for r in items:
+        if isinstance(r, str):
+            if r not in net.labels:
+                raise ValueError(f"regions: {r!r} is not a label of this network (labels: {list(net.labels)[:8]}…).")
+            index.append(net.labels.index(r))
+        elif isinstance(r, (int, np.integer)) and not isinstance(r, bool) and 0 <= r < net.n_regions:
+            index.append(int(r))
+        else:
+            raise ValueError(f"regions must be region indices in [0, {net.n_regions}) or labels; got {r!r}.")
+    keep = np.ones(net.n_regions, bool)
+    keep[index] = False
+    mask = jnp.asarray(np.outer(keep, keep), jnp.asarray(net.weights).dtype)
+    return dataclasses.replace(net, weights=net.weights * mask)
+
+
 def check_params(params, n: int):
     """Every JRParams field must be a scalar or have shape (N,) (one value per column)."""
     bad = {f: np.shape(u.get_mantissa(getattr(params, f))) for f in FIELD_NAMES

@@ -305,3 +305,24 @@ def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="noise intensity must be one value"):
         jr.simulate(jr.JRParams(), duration=0.01 * u.second, network=net, key=jax.random.key(0),
                     drive=drives.white_noise(100 * u.Hz, np.ones(4) * u.Hz * u.second ** 0.5))
+
+
+def test_a_lesioned_region_runs_as_an_isolated_column():
+    """network.lesion cuts a region's incoming and outgoing weights: it then runs exactly as a single column with
+    its own noise key (column i draws from jax.random.split(key, N)[i]), while the other regions still interact."""
+    con = C.example(6)
+    net = N.network(con, coupling=10.0)
+    drive = drives.white_noise(120 * u.Hz, 30 * u.Hz * u.second ** 0.5)
+    key = jax.random.key(7)
+    cut = N.lesion(net, [2, con.labels[4]])
+    np.testing.assert_array_equal(np.asarray(cut.weights)[[2, 4]], 0.0)
+    np.testing.assert_array_equal(np.asarray(cut.weights)[:, [2, 4]], 0.0)
+    res = jr.simulate(jr.JRParams(), duration=0.5 * u.second, drive=drive, key=key, network=cut)
+    alone = jr.simulate(jr.JRParams(), duration=0.5 * u.second, drive=drive, key=jax.random.split(key, 6)[2])
+    np.testing.assert_allclose(_eeg(res)[:, 2], _eeg(alone), rtol=1e-5, atol=1e-5)
+    whole = jr.simulate(jr.JRParams(), duration=0.5 * u.second, drive=drive, key=key, network=net)
+    assert np.abs(_eeg(whole)[:, 2] - _eeg(alone)).max() > 0.1         # the coupling moved it before the lesion
+    with pytest.raises(ValueError, match="regions"):
+        N.lesion(net, [6])
+    with pytest.raises(ValueError, match="'nowhere' is not a label"):
+        N.lesion(net, "nowhere")
