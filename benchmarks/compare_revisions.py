@@ -72,7 +72,7 @@ def main(argv=None) -> None:
                     for row, r in run_child(tree, w, env).items():
                         medians.setdefault(row, {"old": [], "new": []})[side].append(r["median_s"])
                 print(f"  {w}: pair {i + 1} of {args.pairs} done", file=sys.stderr)
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "prune"], check=False)
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "prune"], check=False)     # the temporary checkouts are gone
     print(f"old = {args.old}, new = {args.new or 'working tree'}; {args.pairs} alternating pairs per workload\n")
     print("| row | old median (s) | new median (s) | new / old | old runs | new runs |")
     print("|---|---|---|---|---|---|")
