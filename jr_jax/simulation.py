@@ -315,17 +315,18 @@ class _RunFolder(_NoFolder):
         return jax.tree.unflatten(treedef, [jnp.asarray(z[f"s{i}"], x.dtype) for i, x in enumerate(leaves)])
 
     def resume(self, state, n_windows, variables, n_tr):
-        if "state" not in self.store:
+        finished = self.store.manifest()        # read once: a long run lists many chunks
+        if "state" not in finished:
             return super().resume(state, n_windows, variables, n_tr)
-        step, self.n_saved = self.store.meta("state")["step"], self.store.meta("state")["n_chunks"]
-        start = (self._state(state, self.store.load("start")) if "start" in self.store
+        step, self.n_saved = finished["state"]["step"], finished["state"]["n_chunks"]
+        start = (self._state(state, self.store.load("start")) if "start" in finished
                  else state if n_tr == 0 else None)
         pieces, w = [], 0
         for k in range(self.n_saved):
             name = f"records_{k:05d}"
             r = self.store.load(name)
             pieces.append({v: u.Quantity(r[v], unit=UNITS[v]) for v in variables})
-            w += self.store.meta(name)["n_windows"]
+            w += finished[name]["n_windows"]
         if w > n_windows:
             raise RunSpecError(f"{self.store.path} already holds {w} records, more than this duration's {n_windows}; "
                                f"pass at least that duration (or another out_dir).")

@@ -191,13 +191,14 @@ class CheckpointStore:
 
     def load(self, name: str) -> dict:
         """The arrays of the finished file ``name``, checked against the manifest's checksum and tags."""
-        path = self.path / self.meta(name)["file"]
+        entry = self.meta(name)
+        path = self.path / entry["file"]
         try:
             data = path.read_bytes()
         except FileNotFoundError:
             raise StoreError(f"{path} is listed in {self.path / MANIFEST} but missing; delete the folder to start "
                              f"again.") from None
-        if hashlib.sha256(data).hexdigest() != self.meta(name)["sha256"]:
+        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
             raise StoreError(f"{path} is damaged or was replaced (its SHA-256 differs from the manifest's); delete "
                              f"the folder to start again.")
         with np.load(io.BytesIO(data)) as z:
@@ -212,14 +213,14 @@ class CheckpointStore:
         """Write ``{name: {array name: array}}``, then list them in the manifest (with ``meta[name]``) in one
         update: after a crash either all of them count as finished or none does."""
         meta = meta or {}
-        entries = {}
+        entries, listed_now = {}, self.manifest()
         for name, arrays in files.items():
             buf = io.BytesIO()
             np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()}, **{SPEC_KEY: self.spec_sha256,
                                                                               NAME_KEY: name})
             data = buf.getvalue()
             sha = hashlib.sha256(data).hexdigest()
-            listed = self.manifest().get(name)
+            listed = listed_now.get(name)
             if listed is not None and listed["sha256"] == sha and (self.path / listed["file"]).exists():
                 continue                # the same bytes are listed already (another writer of the same chunk)
             # a file that replaces a listed one gets a new name, so the listed one stays valid until the switch

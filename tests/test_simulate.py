@@ -28,13 +28,13 @@ def test_no_recompilation_for_new_parameters_or_key():
     compiled = []
     jax.monitoring.register_event_duration_secs_listener(
         lambda event, duration, **kw: compiled.append(event) if event.endswith("backend_compile_duration") else None)
-    kw = dict(duration=0.05 * u.second, drive=NOISY, record=("eeg",))
+    kw = dict(duration=0.0615 * u.second, drive=NOISY, record=("eeg",))      # a length no other test compiles
     jr.simulate(JRParams(), key=jax.random.key(0), **kw)
     assert compiled                                     # the listener sees compilations
     n = len(compiled)
     a = jr.simulate(JRParams(A=3.5 * u.mV, b=45 * u.Hz), key=jax.random.key(1), **kw)
     b = jr.simulate(JRParams(B=25 * u.mV), key=jax.random.key(2), drive=drives.white_noise(90 * u.Hz, 5 * u.Hz *
-                    u.second ** 0.5), duration=0.05 * u.second, record=("eeg",))
+                    u.second ** 0.5), duration=0.0615 * u.second, record=("eeg",))
     assert len(compiled) == n
     assert not np.allclose(_eeg(a), _eeg(b))
 
