@@ -4,8 +4,9 @@ import importlib
 import importlib.util
 
 _SUBMODULES = ("analysis", "batches", "checks", "connectome", "data", "designs", "drives", "examples", "export",
-               "fitting", "loop", "model", "monitors", "network", "parametrisation", "params", "plot", "progress", "regimes", "rng", "simulation",
-               "solvers", "spectra", "store", "sweeps", "targets", "uncertainty", "units")
+               "fitting", "history", "leadfield", "loop", "model", "monitors", "network", "parametrisation", "params",
+               "plot", "progress", "regimes", "rng", "sensor_targets", "simulation", "solvers", "spectra", "store",
+               "sweeps", "targets", "uncertainty", "units", "whole_brain")
 _NAMES = {"Design": "designs", "grid": "designs", "random_design": "designs", "FitResult": "fitting", "fit": "fitting",
           "JRState": "model", "eeg": "model", "rhs": "model", "sigmoid": "model", "Network": "network",
           "NetworkState": "network", "JRParams": "params", "DEFAULT_DT": "simulation", "DEFAULT_METHOD": "simulation",

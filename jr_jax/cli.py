@@ -9,6 +9,7 @@ option, a missing or malformed file, parameters the library rejects) end with on
 from __future__ import annotations
 
 import contextlib
+import importlib
 import shutil
 import sys
 from pathlib import Path
@@ -16,17 +17,16 @@ from pathlib import Path
 from jr_jax.cli_options import CommandLineError, message, parser
 
 
-def _run(name: str):
-    """The command ``name``, imported when it runs."""
+def _run(name: str, module: str = "cli_commands"):
+    """The command ``name`` of ``jr_jax.<module>``, imported when it runs."""
     def run(args):
-        from jr_jax import cli_commands
-
-        return cli_commands.COMMANDS[name](args)
-    run.__name__ = f"run_{name}"
+        return importlib.import_module(f"jr_jax.{module}").COMMANDS[name](args)
+    run.__name__ = f"run_{name.replace('-', '_')}"
     return run
 
 
 COMMANDS = {name: _run(name) for name in ("regimes", "sweep", "bifurcation", "network", "fit")}
+COMMANDS["fit-network"] = _run("fit-network", "cli_network")
 
 
 def _new_folders(out: Path) -> list[Path]:

@@ -61,7 +61,13 @@ def library_defaults() -> dict:
             "psd_duration_s": q(jr.spectrum_target, "duration", u.second),
             "realisations": default_of(jr.spectrum_target, "realisations"),
             "erp_transient_s": q(jr.erp_target, "transient", u.second),
-            "psd_transient_s": q(jr.spectrum_target, "transient", u.second)}
+            "psd_transient_s": q(jr.spectrum_target, "transient", u.second),
+            "network_values": tuple(jr.whole_brain.NETWORK_VALUES),
+            "network_free": tuple(default_of(jr.whole_brain.NetworkModel.fit, "free")),
+            "network_gain": default_of(jr.whole_brain.network_model, "gain"),
+            "stimulus_width_ms": q(jr.whole_brain.stimulus, "width", u.ms),
+            "network_erp_transient_s": q(jr.sensor_targets.network_erp_target, "transient", u.second),
+            "tvb_sizes": tuple(jr.connectome.TVB_SIZES), "tvb_mapped": tuple(jr.leadfield.TVB_MAPPED)}
 
 
 class ResumeNotice:

@@ -31,6 +31,10 @@ CLI_DEFAULTS = {
     "fit_sigma": 0.0,          # Hz·√s: a deterministic drive for spectra unless asked
     "onset": 0.1,              # s: stimulus time in an epoch whose time column starts at 0
     "peak": 200.0,             # Hz: stimulus pulse peak, enough to evoke a response from rest
+    "fit_network_coupling": 0.1,   # G: the start of the whole-brain examples (TVB's 76-region weights reach 3)
+    "fit_network_p": 90.0,         # Hz: the background input of the whole-brain examples (a column at rest)
+    "stimulus_peak": 300.0,        # Hz: a pulse that evokes a response in the stimulated region from that rest
+    "onset_ms": 0.0,               # ms: the stimulus at time 0 of the target's time axis (MNE's convention)
 }
 
 
@@ -58,6 +62,13 @@ LIBRARY_DEFAULTS = {
     "realisations": 4,
     "erp_transient_s": 1.0,                    # jr.erp_target
     "psd_transient_s": 1.0,                    # jr.spectrum_target
+    "network_values": ("G", "speed", "stimulus", "gain"),   # jr.whole_brain.NETWORK_VALUES
+    "network_free": ("G",),                    # jr.whole_brain.NetworkModel.fit
+    "network_gain": 1.0,                       # jr.whole_brain.network_model
+    "stimulus_width_ms": 5.0,                  # jr.whole_brain.stimulus
+    "network_erp_transient_s": 1.0,            # jr.sensor_targets.network_erp_target
+    "tvb_sizes": (66, 68, 76, 96, 192),        # jr.connectome.TVB_SIZES
+    "tvb_mapped": (76, 192),                   # jr.leadfield.TVB_MAPPED: the sizes tvb:eeg65 maps onto
 }
 """The library's defaults that the options show and use, as plain numbers and names (checked against the library by
 tests/test_bad_files_and_cli.py)."""
@@ -147,6 +158,55 @@ def free_fields(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(f"must name JRParams fields, each once, from {', '.join(field_names())}; "
                                          f"got {text!r}")
     return names
+
+
+PER_REGION = "per_region"   # --free NAME:per_region: NAME free in every region
+
+
+def network_free(text: str) -> tuple[tuple[str, ...], dict]:
+    """--free of fit-network: NAME (one value for all regions: a JRParams field, G, speed, stimulus or gain),
+    NAME:per_region (a JRParams field free in every region) or NAME:R1+R2 (in regions R1 and R2), comma-separated;
+    (global names, {field: None for every region, or a tuple of region labels})."""
+    need = (f"must be comma-separated NAME, NAME:{PER_REGION} or NAME:REGION+REGION, NAME a JRParams field "
+            f"({', '.join(field_names())}) or, without a region part, one of {', '.join(LIB['network_values'])}; "
+            "each name once, e.g. G,A:rV2+rPFCDL")
+    glob, per = [], {}
+    for item in (x.strip() for x in text.split(",")):
+        name, colon, regions = (s.strip() for s in item.partition(":"))
+        picked = [r.strip() for r in regions.split("+")]
+        known = field_names() if colon else field_names() + list(LIB["network_values"])
+        if name not in known or name in glob or name in per or (colon and not all(picked)):
+            raise argparse.ArgumentTypeError(f"{need}; got {text!r} (at {item!r})")
+        if not colon:
+            glob.append(name)
+        elif regions == PER_REGION:
+            per[name] = None
+        elif len(set(picked)) != len(picked):
+            raise argparse.ArgumentTypeError(f"{need}; got {text!r} (a region twice in {item!r})")
+        else:
+            per[name] = tuple(picked)
+    return tuple(glob), per
+
+
+def names_list(text: str) -> tuple[str, ...]:
+    """Comma-separated names, each once (region labels)."""
+    names = tuple(n.strip() for n in text.split(","))
+    if not all(names) or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"must be comma-separated region labels, each once, e.g. rV2 or rV2,lV2; "
+                                         f"got {text!r}")
+    return names
+
+
+def peaks(text: str) -> tuple[float, ...]:
+    """One number, or comma-separated numbers (one per stimulated region), each finite and > 0."""
+    try:
+        values = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or not all(0 < v < math.inf for v in values):
+        raise argparse.ArgumentTypeError(f"must be a positive number in Hz, or one per --stimulus region "
+                                         f"separated by commas, e.g. 300 or 300,200; got {text!r}")
+    return values
 
 
 def message(err: BaseException) -> str:
@@ -298,6 +358,65 @@ def _add_fit(sub, common) -> None:
                    help=f"adam's learning rate (default: the library's {LIB['learning_rate']:g})")
 
 
+def _add_fit_network(sub, common) -> None:
+    d = CLI_DEFAULTS
+    p = sub.add_parser("fit-network", parents=[common], help="fit a whole-brain network to a multi-channel evoked "
+                                                             "response at the sensors (resumable)")
+    _out(p, "fit_network_out", resumable=True)
+    p.add_argument("--target", required=True, help="the evoked response: a CSV with a header 'time' (s) then one "
+                                                   "column per channel, named; or an MNE .fif file (its first Evoked, "
+                                                   "good EEG channels)")
+    sizes = ",".join(str(n) for n in LIB["tvb_sizes"])
+    p.add_argument("--connectome", default="tvb:76",
+                   help=f"tvb:N (The Virtual Brain's connectome, N one of {sizes}; needs jr_jax[tvb]), example[:N], a "
+                        ".npz, or a TVB zip or folder (default tvb:76)")
+    mapped = " or ".join(f"tvb:{n}" for n in LIB["tvb_mapped"])
+    p.add_argument("--lead-field", default="tvb:eeg65",
+                   help=f"tvb:eeg65 (TVB's 63-sensor EEG lead field, for --connectome {mapped}; a target may hold a "
+                        "subset of its sensors) or a .npy/.csv matrix, one row per target channel in order, one "
+                        "column per region (default tvb:eeg65)")
+    p.add_argument("--stimulus", required=True, type=names_list, help="REGION[,REGION]: the stimulated region(s)")
+    p.add_argument("--stimulus-peak", type=peaks, default=(d["stimulus_peak"],),
+                   help=f"pulse peak in Hz, one value or one per region (default {d['stimulus_peak']:g})")
+    width = LIB["stimulus_width_ms"]
+    p.add_argument("--stimulus-width", type=POSITIVE, default=width,
+                   help=f"pulse width in ms (default: the library's {width:g})")
+    p.add_argument("--onset-ms", type=FINITE, default=d["onset_ms"],
+                   help=f"stimulus time in ms on the target's time axis (default {d['onset_ms']:g}: its time 0)")
+    free = ",".join(LIB["network_free"])
+    p.add_argument("--free", default=free, type=network_free,
+                   help=f"free values, comma-separated: NAME (a JRParams field for all regions, or G, speed, stimulus "
+                        f"(a factor on the pulse), gain (on the lead field)), NAME:{PER_REGION} (a field in every "
+                        f"region) or NAME:R1+R2 (in those regions), e.g. G,A:rV2+rPFCDL (default: the library's "
+                        f"{free})")
+    p.add_argument("--coupling", type=NON_NEGATIVE, default=d["fit_network_coupling"],
+                   help=f"global coupling G at the start, unitless (default {d['fit_network_coupling']:g})")
+    p.add_argument("--speed", type=POSITIVE, default=LIB["speed_m_s"],
+                   help=f"conduction speed in m/s (default: the library's {LIB['speed_m_s']:g})")
+    p.add_argument("--rule", default=LIB["rule"], choices=LIB["rules"], help="coupling rule (default: the library's "
+                                                                             f"{LIB['rule']})")
+    p.add_argument("--gain", type=POSITIVE, default=LIB["network_gain"],
+                   help=f"factor on the lead field (default: the library's {LIB['network_gain']:g})")
+    p.add_argument("--p", type=FINITE, default=d["fit_network_p"],
+                   help=f"background input in Hz (default {d['fit_network_p']:g})")
+    p.add_argument("--unit", default=None, type=str.lower, choices=UNIT_NAMES,
+                   help="unit of a CSV target's values: uV, mV, V or none (default none: one scale for all channels "
+                        "is fitted); a .fif carries its unit")
+    p.add_argument("--scale", action="store_true",
+                   help="fit one scale for all channels even for a target with a unit (do not free gain with it)")
+    tr = LIB["network_erp_transient_s"]
+    p.add_argument("--transient", type=NON_NEGATIVE, default=tr,
+                   help=f"seconds simulated before the target's first sample (default: the library's {tr:g})")
+    p.add_argument("--steps", type=POSITIVE_INT, default=LIB["steps"],
+                   help=f"optimiser steps (default: the library's {LIB['steps']})")
+    p.add_argument("--starts", type=POSITIVE_INT, default=LIB["starts"],
+                   help=f"number of starts (default: the library's {LIB['starts']})")
+    p.add_argument("--optimizer", default=LIB["optimizer"], choices=LIB["optimizers"],
+                   help="adam (the library's default) or lbfgs (line search: fewer steps, each dearer)")
+    p.add_argument("--lr", type=POSITIVE, default=LIB["learning_rate"],
+                   help=f"adam's learning rate (default: the library's {LIB['learning_rate']:g})")
+
+
 def parser() -> argparse.ArgumentParser:
     """The ``jr-jax`` argument parser."""
     top = Parser(prog="jr-jax", description="Jansen–Rit neural mass simulations in JAX.")
@@ -305,6 +424,6 @@ def parser() -> argparse.ArgumentParser:
                      help="on an error, show the exception with its traceback instead of one line")
     sub = top.add_subparsers(dest="command", required=True)
     common = _common()
-    for add in (_add_regimes, _add_sweep, _add_bifurcation, _add_network, _add_fit):
+    for add in (_add_regimes, _add_sweep, _add_bifurcation, _add_network, _add_fit, _add_fit_network):
         add(sub, common)
     return top

@@ -6,7 +6,9 @@ Convention: ``weights[i, j]`` is the connection *from* region j *to* region i (r
 
 from __future__ import annotations
 
+import bz2
 import dataclasses
+import importlib.resources
 import io
 import os
 import zipfile
@@ -91,7 +93,14 @@ matrix of 5792 regions, or TVB's text for several thousand); a larger or growing
 zip that inflates to gigabytes (a zip bomb) cannot fill the memory. Raise it here for a bigger connectome."""
 
 TVB_FILES = ("weights.txt", "tract_lengths.txt", "tract.txt", "centres.txt")
-"""The files :func:`load_tvb` reads (``tract.txt`` is the older name of ``tract_lengths.txt``); others are ignored."""
+"""The files :func:`load_tvb` reads (``tract.txt`` is the older name of ``tract_lengths.txt``), each also as
+``name.bz2`` (bz2-compressed, as in TVB's ``connectivity_68.zip``); others are ignored."""
+
+TVB_SIZES = (66, 68, 76, 96, 192)
+"""The region counts of the connectomes in The Virtual Brain's data package (``tvb-data``), read by :func:`tvb`."""
+
+TVB_INSTALL = 'pip install "jr_jax[tvb]"'
+"""The install line named when The Virtual Brain's data package is missing."""
 
 NPZ_ARRAYS = ("weights", "lengths_mm", "labels", "centres_mm")
 """The arrays :func:`load_npz` reads (as :meth:`Connectome.save_npz` writes them); others are ignored."""
@@ -209,12 +218,43 @@ def load_npz(path) -> Connectome:
     return _connectome(path, w, lengths, tuple(labels), centres)
 
 
-def _tvb_files(path) -> dict:
-    """{base name: (where, bytes)} of the files of TVB_FILES that a TVB zip (or folder) holds, at any depth."""
+def _bunzip(raw: bytes, where: str) -> bytes:
+    """The bytes of bz2 data (all its streams), at most MAX_MEMBER_BYTES once decompressed (a bz2 bomb is cut)."""
+    out, rest = b"", raw
+    while rest:
+        dec = bz2.BZ2Decompressor()
+        try:
+            out += dec.decompress(rest, max_length=MAX_MEMBER_BYTES + 1 - len(out))
+        except (OSError, EOFError, ValueError) as err:
+            raise ValueError(f"{where}: not readable bz2 data ({err}).") from None
+        if len(out) > MAX_MEMBER_BYTES:
+            raise _too_big(where, f"more than {MAX_MEMBER_BYTES}")
+        if not dec.eof:
+            raise ValueError(f"{where}: truncated bz2 data (the stream does not end).")
+        rest = dec.unused_data
+    return out
+
+
+def _unpacked(found: dict, path) -> dict:
+    """{TVB_FILES name: (where, bytes)} from {base name: (where, bytes)}, ``name.bz2`` decompressed; a file held both
+    plain and compressed is an error."""
     out = {}
+    for base, (where, raw) in sorted(found.items()):
+        name = base[:-4] if base.endswith(".bz2") else base
+        if name in out:
+            raise ValueError(f"{path} holds {name} twice ({out[name][0]} and {where}); keep one connectome per zip.")
+        out[name] = (where, _bunzip(raw, where) if base.endswith(".bz2") else raw)
+    return out
+
+
+def _tvb_files(path) -> dict:
+    """{base name: (where, bytes)} of the files of TVB_FILES (or their .bz2) that a TVB zip (or folder) holds, at any
+    depth."""
+    out = {}
+    wanted = TVB_FILES + tuple(f"{f}.bz2" for f in TVB_FILES)
     if os.path.isdir(path):
         for root, _, files in os.walk(path):
-            for f in sorted(set(files) & set(TVB_FILES)):
+            for f in sorted(set(files) & set(wanted)):
                 where = os.path.join(root, f)
                 if f in out:
                     raise ValueError(f"{path} holds {f} twice ({out[f][0]} and {where}); keep one connectome per "
@@ -225,24 +265,25 @@ def _tvb_files(path) -> dict:
                     out[f] = (where, fh.read(MAX_MEMBER_BYTES + 1))
                 if len(out[f][1]) > MAX_MEMBER_BYTES:
                     raise _too_big(where, f"more than {MAX_MEMBER_BYTES}")
-        return out
+        return _unpacked(out, path)
     with _open_zip(path, "TVB's connectivity zip (weights.txt, tract_lengths.txt, centres.txt) or its folder") as zf:
-        for base, info in _members(zf, path, TVB_FILES).items():
+        for base, info in _members(zf, path, wanted).items():
             where = f"{path}, member {info.filename}"
             out[base] = (where, _read_member(zf, info, where))
-    return out
+    return _unpacked(out, path)
 
 
 def _centres(where: str, raw: bytes, n: int):
-    """(labels, centres in mm) from TVB's centres.txt, one ``label x y z`` line per region."""
+    """(labels, centres in mm) from TVB's centres.txt, one ``label x y z`` line per region; further columns (TVB's
+    ``connectivity_66.zip`` ends each line with ``None``) are ignored, as TVB reads only the first four."""
     text = data.decode_text(raw, where)
     rows = [(i, r) for i, line in enumerate(text.splitlines(), 1) if (r := line.split("#", 1)[0].split())]
     xyz = np.empty((len(rows), 3))
     for k, (i, r) in enumerate(rows):
         try:
-            if len(r) != 4:
+            if len(r) < 4:
                 raise ValueError
-            xyz[k] = [float(x) for x in r[1:]]
+            xyz[k] = [float(x) for x in r[1:4]]
         except ValueError:
             raise ValueError(f"{where}, line {i}: expected 'label x y z' with x, y, z in mm; got {' '.join(r)!r}.") \
                 from None
@@ -256,7 +297,7 @@ def _centres(where: str, raw: bytes, n: int):
 def load_tvb(path) -> Connectome:
     """A connectome in The Virtual Brain's layout: a zip (or directory) with ``weights.txt``, ``tract_lengths.txt``
     (mm; ``tract.txt`` in older files) and ``centres.txt`` (one ``label x y z`` line per region, mm); the last two
-    are optional. Members are read with the size limit MAX_MEMBER_BYTES; every error names the file and the member
+    are optional, and each may be bz2-compressed (``weights.txt.bz2``). Members are read with the size limit MAX_MEMBER_BYTES; every error names the file and the member
     (and the line, for text that is not a table of finite numbers)."""
     files = _tvb_files(path)
     if "weights.txt" not in files:
@@ -276,6 +317,29 @@ def load_tvb(path) -> Connectome:
         labels, xyz = _centres(*files["centres.txt"], n)
         centres = u.Quantity(xyz, unit=u.mmeter)
     return _connectome(path, w, lengths, labels, centres)
+
+
+def tvb_file(*parts: str):
+    """A file of The Virtual Brain's data package ``tvb-data`` (an importlib.resources Traversable), e.g.
+    ``tvb_file("connectivity", "connectivity_76.zip")``; a ModuleNotFoundError names the install line if the package
+    is missing. Nothing is downloaded: the data ship with the package."""
+    try:
+        root = importlib.resources.files("tvb_data")
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError(f"The Virtual Brain's data package (tvb-data) is not installed; it holds the "
+                                  f"connectomes and the EEG lead field. Install it with {TVB_INSTALL} "
+                                  "(or pip install tvb-data).", name="tvb_data") from None
+    return root.joinpath(*parts)
+
+
+def tvb(n_regions: int) -> Connectome:
+    """The Virtual Brain's connectome of ``n_regions`` regions (one of TVB_SIZES: 66, 68, 76, 96, 192) from the
+    installed ``tvb-data`` package (``pip install "jr_jax[tvb]"``), read with :func:`load_tvb`: weights, tract
+    lengths (mm), labels and centres (mm)."""
+    if isinstance(n_regions, bool) or not isinstance(n_regions, (int, np.integer)) or n_regions not in TVB_SIZES:
+        raise ValueError(f"n_regions must be one of the sizes of TVB's connectomes {TVB_SIZES}; got {n_regions!r}.")
+    with importlib.resources.as_file(tvb_file("connectivity", f"connectivity_{int(n_regions)}.zip")) as path:
+        return load_tvb(path)
 
 
 def example(n_regions: int = 16, seed: int = 0) -> Connectome:

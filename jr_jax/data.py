@@ -1,9 +1,9 @@
 """Measured data in: a sampled signal (an ERP or an EEG/MEG trace) or a power spectrum, from arrays, CSV or MNE.
 
-A :class:`Recording` is one channel sampled at a constant rate; a :class:`Spectrum` is a one-sided PSD on a uniform
-frequency grid. Both keep their unit (a brainunit unit, e.g. ``u.uvolt``) or ``None`` for arbitrary units. Values are
-checked on the way in: NaN/Inf, a wrong shape or a non-uniform time or frequency axis raise ``ValueError``; a file's
-errors name the file and the line.
+A :class:`Recording` is one channel, or several named ones, sampled at a constant rate; a :class:`Spectrum` is a
+one-sided PSD on a uniform frequency grid. Both keep their unit (a brainunit unit, e.g. ``u.uvolt``) or ``None`` for
+arbitrary units. Values are checked on the way in: NaN/Inf, a wrong shape or a non-uniform time or frequency axis
+raise ``ValueError``; a file's errors name the file and the line.
 """
 
 from __future__ import annotations
@@ -42,15 +42,69 @@ def _finite_1d(name: str, values, min_len: int = 2) -> np.ndarray:
     return x
 
 
+def _channel_names(channels, what: str = "channels") -> tuple[str, ...]:
+    """Channel names as a tuple of unique, non-empty strings (``what`` names the argument in errors)."""
+    if isinstance(channels, str) or not hasattr(channels, "__iter__"):
+        raise TypeError(f"{what} must be a list of channel names such as ['Cz', 'Pz']; got {channels!r}.")
+    names = tuple(channels)
+    if not names:
+        raise ValueError(f"{what} must name at least one channel; got an empty list.")
+    bad = [c for c in names if not isinstance(c, str) or not c.strip()]
+    if bad:
+        raise ValueError(f"{what} must be non-empty strings (channel names); got {bad[0]!r}.")
+    dup = sorted({c for c in names if names.count(c) > 1})
+    if dup:
+        raise ValueError(f"{what} must be unique; {dup} appear(s) more than once.")
+    return names
+
+
+def _finite_channels(values, names: tuple[str, ...]) -> np.ndarray:
+    """(T, C) finite samples of the channels ``names``; NaN/Inf is named by channel and sample index."""
+    x = np.asarray(values.mantissa if isinstance(values, u.Quantity) else values, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != len(names):
+        raise ValueError(f"the recording's values must have shape (time, {len(names)}) for {len(names)} channel(s); "
+                         f"got shape {x.shape}.")
+    if x.shape[0] < 2:
+        raise ValueError(f"the recording must have at least 2 samples; got {x.shape[0]}.")
+    for j, name in enumerate(names):
+        bad = np.nonzero(~np.isfinite(x[:, j]))[0]
+        if bad.size:
+            raise ValueError(f"channel {name!r} contains {bad.size} NaN/Inf value(s), the first at sample index "
+                             f"{bad[0]}; remove or interpolate them first.")
+    return x
+
+
 @dataclasses.dataclass(frozen=True)
 class Recording:
-    """One channel sampled at ``sampling_rate``; ``t0`` is the time of the first sample (for an epoch, relative to
-    the stimulus: −0.1 s for an epoch that starts 100 ms before it)."""
+    """One channel sampled at ``sampling_rate`` (``values`` of shape (T,)), or C named ``channels`` (shape (T, C));
+    ``t0`` is the time of the first sample (for an epoch, relative to the stimulus: −0.1 s for an epoch that starts
+    100 ms before it)."""
 
     values: np.ndarray
     sampling_rate: u.Quantity
     unit: object = None
     t0: float = 0.0
+    channels: tuple[str, ...] | None = None
+
+    def pick(self, names) -> Recording:
+        """The channels ``names`` (a list of names, in that order, or one name) as a Recording with those channels;
+        unknown names are an error that names them."""
+        if self.channels is None:
+            raise ValueError("this recording is one unnamed channel; pick() needs one made with channels=[...].")
+        names = _channel_names([names] if isinstance(names, str) else names, "pick(names)")
+        missing = [n for n in names if n not in self.channels]
+        if missing:
+            raise ValueError(f"pick: {missing} is/are not channel(s) of this recording (channels: "
+                             f"{list(self.channels[:8])}{' …' if len(self.channels) > 8 else ''}).")
+        idx = [self.channels.index(n) for n in names]
+        return dataclasses.replace(self, values=self.values[:, idx], channels=names)
+
+    def channel(self, name: str) -> Recording:
+        """The channel ``name`` as a one-channel Recording (values of shape (T,), no channel names)."""
+        if not isinstance(name, str):
+            raise TypeError(f"channel() takes one channel name (a string); got {name!r}.")
+        one = self.pick([name])
+        return dataclasses.replace(one, values=one.values[:, 0], channels=None)
 
     @property
     def fs_hz(self) -> float:
@@ -81,8 +135,9 @@ def _unit(name, unit):
     return unit
 
 
-def recording(values, sampling_rate, unit=None, t0=0.0) -> Recording:
-    """A :class:`Recording` from an array (or a Quantity, whose unit is then kept) sampled at ``sampling_rate`` (Hz)."""
+def recording(values, sampling_rate, unit=None, t0=0.0, channels=None) -> Recording:
+    """A :class:`Recording` from an array (or a Quantity, whose unit is then kept) sampled at ``sampling_rate`` (Hz):
+    one channel of shape (T,), or with ``channels`` (C unique names) C channels of shape (T, C)."""
     check_dim("sampling_rate", sampling_rate, u.Hz, "1000. * u.Hz")
     fs = float(sampling_rate.to_decimal(u.Hz))
     if not (fs > 0 and math.isfinite(fs)):
@@ -92,7 +147,10 @@ def recording(values, sampling_rate, unit=None, t0=0.0) -> Recording:
             raise ValueError("values is a Quantity and carries its unit; do not pass unit as well.")
         unit = values.unit
     t0 = float(t0.to_decimal(u.second)) if isinstance(t0, u.Quantity) else float(t0)
-    return Recording(_finite_1d("the recording", values), fs * u.Hz, _unit("unit", unit), t0)
+    if channels is None:
+        return Recording(_finite_1d("the recording", values), fs * u.Hz, _unit("unit", unit), t0)
+    names = _channel_names(channels)
+    return Recording(_finite_channels(values, names), fs * u.Hz, _unit("unit", unit), t0, names)
 
 
 def spectrum(freqs, psd, unit=None) -> Spectrum:
@@ -293,24 +351,66 @@ def read_csv(path, sampling_rate=None, unit=None, column: int = -1) -> Recording
         raise ValueError(str(err) if str(err).startswith(str(path)) else f"{path}: {err}") from None
 
 
-def from_mne(inst, pick=None) -> Recording:
-    """A :class:`Recording` of one channel of an MNE ``Evoked`` or ``Raw`` object (data in volts; ``t0`` from its
-    ``times``). ``pick`` is a channel name or index; required when there is more than one channel."""
-    names = list(inst.ch_names)
-    if pick is None:
-        if len(names) != 1:
-            raise ValueError(f"this object has {len(names)} channels: pass pick=<name or index> "
-                             f"(channels: {names[:8]}{' …' if len(names) > 8 else ''}).")
-        pick = 0
+MNE_UNITS = {"eeg": u.volt, "eog": u.volt, "ecg": u.volt, "emg": u.volt, "seeg": u.volt, "ecog": u.volt,
+             "dbs": u.volt, "mag": u.tesla, "grad": u.tesla / u.meter}
+"""The unit of MNE's data by channel type (MNE keeps SI units); other types (misc, stim, …) get ``None``."""
+
+
+def _mne_index(names: list[str], pick) -> int:
+    """The index of the channel ``pick`` (a name or an index) among ``names``."""
     if isinstance(pick, str):
         if pick not in names:
             raise ValueError(f"pick={pick!r} is not a channel of this object (channels: {names[:8]}…).")
-        pick = names.index(pick)
-    if not isinstance(pick, (int, np.integer)) or not -len(names) <= pick < len(names):
+        return names.index(pick)
+    if isinstance(pick, bool) or not isinstance(pick, (int, np.integer)) or not -len(names) <= pick < len(names):
         raise ValueError(f"pick={pick!r} is not a channel name or an index below {len(names)}.")
-    pick = int(pick) % len(names)
-    data = np.asarray(inst.get_data(picks=[pick]), dtype=np.float64)[0]
+    return int(pick) % len(names)
+
+
+def _mne_recording(inst, idx: list[int], one: bool) -> Recording:
+    """The channels ``idx`` of an MNE object: one channel of shape (T,) if ``one``, else named channels (T, C)."""
+    names = [inst.ch_names[i] for i in idx]
+    units = {MNE_UNITS.get(t) for t in inst.get_channel_types(picks=idx)}
+    if len(units) > 1:
+        raise ValueError(f"the channels {names[:8]} are of types with different units ({sorted(map(str, units))}); "
+                         "pick channels of one type.")
+    x = np.asarray(inst.get_data(picks=idx), dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"from_mne takes an Evoked or a Raw object (data of shape (channels, time)); got data of "
+                         f"shape {x.shape}: average Epochs first (epochs.average()).")
+    fs, t0, unit = float(inst.info["sfreq"]) * u.Hz, float(inst.times[0]), units.pop()
+    if not one:
+        return recording(x.T, fs, unit, t0=t0, channels=names)
     try:
-        return recording(data, float(inst.info["sfreq"]) * u.Hz, u.volt, t0=float(inst.times[0]))
+        return recording(x[0], fs, unit, t0=t0)
     except ValueError as err:
-        raise ValueError(f"channel {names[pick]!r}: {err}") from None
+        raise ValueError(f"channel {names[0]!r}: {err}") from None
+
+
+def from_mne(inst, pick=None) -> Recording:
+    """A :class:`Recording` of an MNE ``Evoked`` or ``Raw`` object, in MNE's units (EEG in volts; MEG in T or T/m),
+    ``t0`` from its ``times``.
+
+    ``pick=None``: the one channel of a one-channel object; of a multi-channel object, all its EEG channels as a
+    multi-channel Recording — data channels only (EOG, ECG, stimulus, MEG and other channels are left out) and the
+    bad channels of ``info['bads']`` left out too. ``pick`` a channel name or index: that channel, as one channel of
+    shape (T,). ``pick`` a list of names (or indices): those channels in that order, bad ones included as asked.
+    """
+    names = list(inst.ch_names)
+    if pick is None and len(names) == 1:
+        pick = 0
+    if pick is None:
+        types, bads = inst.get_channel_types(), set(inst.info["bads"])
+        idx = [i for i, (n, t) in enumerate(zip(names, types)) if t == "eeg" and n not in bads]
+        if not idx:
+            raise ValueError(f"this object has no good EEG channel (channel types: {sorted(set(types))}; bad: "
+                             f"{sorted(bads)}): pass pick=<name, index or list of names>.")
+        return _mne_recording(inst, idx, one=False)
+    if isinstance(pick, (str, int, np.integer)):
+        return _mne_recording(inst, [_mne_index(names, pick)], one=True)
+    picks = list(pick) if hasattr(pick, "__iter__") else []
+    if not picks:
+        raise ValueError(f"pick={pick!r} is not a channel name, an index or a non-empty list of them.")
+    idx = [_mne_index(names, p) for p in picks]
+    _channel_names([names[i] for i in idx], "pick")
+    return _mne_recording(inst, idx, one=False)

@@ -19,8 +19,8 @@ import numpy as np
 import optax
 
 from .checks import check_folder, check_key
-from .parametrisation import FreeField, Parametrisation, as_quantity, in_canonical
-from .params import CANONICAL_UNITS, FIELD_NAMES, FIELDS, JRParams
+from .parametrisation import FreeField, Parametrisation
+from .params import CANONICAL_UNITS, FIELDS, JRParams
 from .progress import Progress, check_progress
 from .store import CheckpointStore
 from .targets import erp_target, spectrum_target  # noqa: F401 (jr_jax.fitting.erp_target, as before)
@@ -41,7 +41,9 @@ class FitSpecError(ValueError):
 class FitResult:
     """What :func:`fit` returns. Parameter values are Quantities in the fields' canonical units.
 
-    params: the best parameters found (lowest loss over all steps and starts).
+    params: the best parameters found (lowest loss over all steps and starts): a JRParams, or what the
+    parametrisation gives (a :class:`jr_jax.whole_brain.NetworkModel` for a network fit).
+    free: the free values' names; fields: their :class:`jr_jax.parametrisation.FreeField` (unit, scale).
     loss: their loss. history: loss per step and start, shape (steps, starts); grad_norm likewise (unconstrained
     space). converged / reason: whether a stopping tolerance was met, and which. best_start: its index.
     starts: initial and final values of the free fields per start, with their final losses.
@@ -51,8 +53,10 @@ class FitResult:
     nuisance: the closed-form scale/baseline of a built-in target at the optimum.
     """
 
-    params: JRParams
+    params: object
     free: tuple
+    fields: tuple
+    x: np.ndarray
     loss: float
     history: np.ndarray
     grad_norm: np.ndarray
@@ -70,7 +74,8 @@ class FitResult:
 
     @property
     def values(self) -> dict:
-        return {n: getattr(self.params, n) for n in self.free}
+        """Each free value at the optimum, a Quantity in its unit (plain numbers when unitless)."""
+        return {f.name: f.quantity(float(x)) for f, x in zip(self.fields, self.x)}
 
     def spread(self, rel_loss: float = 0.1) -> dict:
         """(min, max) of each free field over the starts whose final loss is within (1 + rel_loss) × best, and how
@@ -78,32 +83,30 @@ class FitResult:
         loss = self.starts["loss"]
         ok = loss <= (1 + rel_loss) * np.nanmin(loss) + 1e-30
         out = {"n": int(ok.sum())}
-        for i, name in enumerate(self.free):
+        for i, f in enumerate(self.fields):
             vals = self.starts["final"][ok, i]
-            out[name] = (as_quantity(name, float(vals.min())), as_quantity(name, float(vals.max())))
+            out[f.name] = (f.quantity(float(vals.min())), f.quantity(float(vals.max())))
         return out
 
     def as_dict(self) -> dict:
         """A JSON-ready summary: loss, convergence, nuisance, and each free field's value and standard error as
         [number, unit] in its canonical unit."""
-        def entry(name, q):
-            return [float(in_canonical(name, q)), str(CANONICAL_UNITS[name])]
+        def entry(f, q):
+            return [float(f.numbers(q)), str(f.unit)]
 
+        values = self.values
         return {"loss": self.loss, "converged": self.converged, "reason": self.reason, "steps": self.n_steps,
                 "identifiable": self.identifiable, "nuisance": self.nuisance,
-                "params": {n: entry(n, getattr(self.params, n)) for n in self.free},
-                "stderr": {n: entry(n, self.stderr[n]) for n in self.free if n in self.stderr}}
+                "params": {f.name: entry(f, values[f.name]) for f in self.fields},
+                "stderr": {f.name: entry(f, self.stderr[f.name]) for f in self.fields if f.name in self.stderr}}
 
     def summary(self) -> str:
         lines = [f"loss {self.loss:.4g} after {self.n_steps} steps ({'converged' if self.converged else 'NOT converged'}: "
                  f"{self.reason}); best of {self.starts['loss'].shape[0]} start(s)"]
-        for name in self.free:
-            v = getattr(self.params, name)
-            se = self.stderr.get(name)
-            unit = CANONICAL_UNITS[name]
-            val = float(in_canonical(name, v))
-            s = "" if se is None else f" ± {float(in_canonical(name, se)):.3g}"
-            lines.append(f"  {name} = {val:.6g}{s} {'' if unit.is_unitless else unit}")
+        for f, val in zip(self.fields, self.x):
+            se = self.stderr.get(f.name)
+            s = "" if se is None else f" ± {float(f.numbers(se)):.3g}"
+            lines.append(f"  {f.name} = {float(val):.6g}{s} {'' if f.unit.is_unitless else f.unit}")
         if self.identifiable is False:
             lines.append("  warning: the Hessian is near-singular; see hessian_eigenvalues")
         return "\n".join(lines)
@@ -145,13 +148,13 @@ def _stored_value(opt_state) -> bool:
         return False
 
 
-def _initial_thetas(free: tuple[FreeField, ...], starts, key, spread: float, start: JRParams) -> np.ndarray:
+def _initial_thetas(par, starts, key, spread: float) -> np.ndarray:
     """(S, n_free) unconstrained start points: the start itself, then random points."""
+    free: tuple[FreeField, ...] = par.fields
     if isinstance(starts, JRParams):
-        vals = [np.atleast_1d(in_canonical(f.name, getattr(starts, f.name))) for f in free]
-        n = max(v.shape[0] for v in vals)
-        vals = [np.broadcast_to(v, (n,)) for v in vals]
-        theta = np.stack([f.to_theta(v) for f, v in zip(free, vals)], axis=-1)
+        if not isinstance(par, Parametrisation):
+            raise TypeError("starts may be a batched JRParams only for a fit of JRParams fields; give a number of starts.")
+        theta = par.start_thetas(starts)
         if not np.all(np.isfinite(theta)):
             raise ValueError("a start point lies outside the bounds or is not positive for a log-scaled field.")
         return theta
@@ -184,16 +187,15 @@ def _settled(opt, theta, opt_state):
     return jax.tree.map(lambda x, o: x if o.weak_type else jax.lax.convert_element_type(x, o.dtype), opt_state, out)
 
 
-def _spec(objective: Callable, par: Parametrisation, theta0: np.ndarray, steps: int, optimizer_name: str) -> dict:
+def _spec(objective: Callable, par, theta0: np.ndarray, steps: int, optimizer_name: str) -> dict:
     """Everything that fixes a fit's numbers, JSON-able: a resumed fit must find the same in its store."""
     if hasattr(objective, "spec"):
         obj = objective.spec()
     else:       # a plain function is known by its name and its value at the first start
         obj = {"kind": "callable", "name": getattr(objective, "__qualname__", repr(objective)),
                "value_at_start": float(objective(par.params(jnp.asarray(theta0[0]))))}
-    return {"objective": obj, "free": [dataclasses.asdict(f) for f in par.fields],
-            "start": {n: in_canonical(n, getattr(par.start, n)).tolist() for n in FIELD_NAMES},
-            "theta0": np.asarray(theta0).tolist(), "steps": int(steps), "optimizer": optimizer_name}
+    return {"objective": obj, "parametrisation": par.spec(), "theta0": np.asarray(theta0).tolist(),
+            "steps": int(steps), "optimizer": optimizer_name}
 
 
 @dataclasses.dataclass
@@ -300,6 +302,20 @@ def _checked_start(objective, start: JRParams | None, steps) -> JRParams:
     return start
 
 
+def _check_parametrisation(objective, par, start, free, bounds) -> None:
+    """A ready parametrisation replaces start, free and bounds, and must have what the fit uses."""
+    if not callable(objective):
+        raise TypeError(f"objective must be a target or a differentiable function; got {objective!r}.")
+    missing = [a for a in ("fields", "params", "penalty", "spec") if not hasattr(par, a)]
+    if missing:
+        raise TypeError(f"parametrisation must have fields, params(θ), penalty(θ) and spec() (see "
+                        f"jr_jax.parametrisation); {type(par).__name__} lacks {missing}.")
+    given = [n for n, v, d in (("start", start, None), ("free", free, DEFAULT_FREE), ("bounds", bounds, None))
+             if v is not d]
+    if given:
+        raise ValueError(f"parametrisation= replaces start, free and bounds; do not pass {given} as well.")
+
+
 def _check_free_and_bounds(free, bounds) -> None:
     """Types of ``free`` (names) and ``bounds`` (pairs of single, finite values in each field's unit); the names
     themselves are checked by :class:`jr_jax.parametrisation.Parametrisation`."""
@@ -337,17 +353,16 @@ def _check_options(starts, spread, key, learning_rate, rtol, atol, patience, lap
         raise TypeError(f"callback must be a function callback(step, losses) or None; got {callback!r}.")
 
 
-def _result(objective, par: Parametrisation, run: _Run, theta0: np.ndarray, value: Callable, steps: int,
+def _result(objective, par, run: _Run, theta0: np.ndarray, value: Callable, steps: int,
             laplace: bool) -> FitResult:
     """The FitResult of a finished run: the best start's point, every start's summary, the Laplace errors."""
     converged = bool(run.done) and not run.done.startswith("the loss became")
     reason = run.done or f"reached steps = {steps} before a tolerance was met"
     b = int(np.argmin(run.best_loss))
     th_best = jnp.asarray(run.best_theta[b], run.dtype)
-    params = par.params(th_best)
-    params = JRParams.tree_unflatten(None, [jax.tree.map(lambda x: np.asarray(x, np.float64), getattr(params, n))
-                                            for n in FIELD_NAMES])
-    x_best = np.array([float(in_canonical(n, getattr(params, n))) for n in par.names])
+    params = jax.tree.map(lambda x: np.asarray(x, np.float64) if jnp.issubdtype(jnp.result_type(x), jnp.floating)
+                          else x, par.params(th_best))
+    x_best = np.array([float(f.from_theta(t)) for f, t in zip(par.fields, run.best_theta[b])])
     final = np.stack([[float(f.from_theta(t)) for f, t in zip(par.fields, row)] for row in run.best_theta])
     initial = np.stack([[float(f.from_theta(t)) for f, t in zip(par.fields, row)] for row in theta0])
     starts_info = {"initial": initial, "final": final, "loss": np.asarray(run.best_loss, np.float64)}
@@ -355,16 +370,19 @@ def _result(objective, par: Parametrisation, run: _Run, theta0: np.ndarray, valu
     if laplace and np.isfinite(run.best_loss[b]):
         # stacklevel 4: the warning points at the caller of fit (laplace_estimate <- _result <- fit <- caller)
         est = laplace_estimate(value, th_best, par.fields, x_best, float(run.best_loss[b]),
-                               getattr(objective, "n_points", None), stacklevel=4)
+                               getattr(objective, "n_points", None), stacklevel=4,
+                               factor=getattr(par, "covariance_factor", None))
     nuisance = objective.nuisance(params) if hasattr(objective, "nuisance") else {}
-    return FitResult(params, par.names, float(run.best_loss[b]), run.history[:run.step], run.grad_norm[:run.step],
+    names = tuple(f.name for f in par.fields)
+    return FitResult(params, names, par.fields, x_best, float(run.best_loss[b]), run.history[:run.step],
+                     run.grad_norm[:run.step],
                      converged, reason, run.step, b, starts_info, *est, nuisance)
 
 
 def fit(objective: Callable, *, start: JRParams | None = None, free=DEFAULT_FREE, bounds: dict | None = None,
         steps: int = 300, optimizer=None, learning_rate: float = 0.05, starts=1, spread: float = 2.0, key=None,
         rtol: float = 1e-4, atol: float = 1e-10, patience: int = 30, laplace: bool = True, progress=False,
-        out_dir=None, save_every: int = 20, callback: Callable | None = None) -> FitResult:
+        out_dir=None, save_every: int = 20, callback: Callable | None = None, parametrisation=None) -> FitResult:
     """Minimise ``objective(params)`` over the ``free`` fields of ``start`` by gradient descent with optax.
 
     Args:
@@ -389,20 +407,27 @@ def fit(objective: Callable, *, start: JRParams | None = None, free=DEFAULT_FREE
         ``save_every`` steps; calling again with the same arguments resumes from the last save and ends as an
         uninterrupted fit would (a different specification raises :class:`FitSpecError`).
       callback: ``callback(step, losses)`` after every step (losses: one per start); may raise to stop.
+      parametrisation: instead of ``start``, ``free`` and ``bounds``, a ready map from θ to what ``objective`` takes
+        (see :mod:`jr_jax.parametrisation`), e.g. a whole-brain network's; its ``penalty(θ)`` (a prior) is added
+        to the loss, so the fit is a MAP estimate.
 
     Every argument is checked (type, unit, range) before anything is compiled; the errors name it.
     """
-    start = _checked_start(objective, start, steps)
+    if parametrisation is None:
+        start = _checked_start(objective, start, steps)
+    else:
+        _check_parametrisation(objective, parametrisation, start, free, bounds)
+        check_int("steps", steps, what="a positive integer")
     check_progress(progress)
     _check_free_and_bounds(free, bounds)
     _check_options(starts, spread, key, learning_rate, rtol, atol, patience, laplace, out_dir, save_every, callback)
-    par = Parametrisation(start, free, bounds)
+    par = Parametrisation(start, free, bounds) if parametrisation is None else parametrisation
     opt, opt_name = _optimizer(optimizer, learning_rate, steps)
-    theta0 = _initial_thetas(par.fields, starts, key, spread, start)
+    theta0 = _initial_thetas(par, starts, key, spread)
     opt = optax.with_extra_args_support(opt)
 
     def value(theta):
-        return objective(par.params(theta))
+        return objective(par.params(theta)) + par.penalty(theta)
 
     update = _step_function(value, opt)
     run = _Run.fresh(opt, theta0, steps)

@@ -16,10 +16,11 @@ Coupling rules (``rule=``), K = weights (row i receives from column j), G = the 
 Field feedback (the Jansen–Rit reference summary's ψ): ψ_i = Σ_j F_ij S(y1_j − y2_j)(t), instantaneous, with F from the centres' distances
 (:func:`field_kernel`), adds β ψ_i (Hz) to p_i.
 
-Delays: the presynaptic rates of the last ⌈max_delay / dt⌉ + 2 steps are kept in a ring buffer in the scan carry.
-A stage at time t + c·dt reads column j's rate at t + c·dt − τ_ij by linear interpolation between stored steps; when
-that time is inside the current step (τ_ij < c·dt; τ = 0 is instantaneous coupling) it interpolates between the
-rate at the step's start and the rate of the stage's own state. The result is continuous and piecewise smooth in
+Delays: the presynaptic rates of the last ⌈max_delay / dt⌉ + 2 steps are kept in a ring buffer in the scan carry
+(with ``interpolation="hermite"`` also their time derivatives). A stage at time t + c·dt reads column j's rate at
+t + c·dt − τ_ij by interpolation between stored steps (:mod:`jr_jax.history`: linear, second order, or cubic
+Hermite, fourth order); when that time is inside the current step (τ_ij < c·dt; τ = 0 is instantaneous coupling) it
+interpolates between the step's start and the stage's own state. The result is continuous and piecewise smooth in
 τ, hence differentiable with respect to the weights, G and the conduction speed. Before t = 0 the history is the
 initial state's rate (constant).
 """
@@ -37,6 +38,8 @@ import numpy as np
 
 from .units import check_dim, check_range, check_real, check_scalar, is_concrete
 from .connectome import Connectome
+from .leadfield import LeadField
+from .history import READS, hermite_weights, linear_weights, rate_and_slope
 from .model import JRState, eeg, sigmoid
 from .params import FIELD_NAMES
 
@@ -46,8 +49,9 @@ DEFAULT_SPEED = 3.0 * u.meter / u.second
 
 class NetworkState(NamedTuple):
     """The state of a network: the columns (a :class:`JRState` with fields of shape (N,)) and the recent presynaptic
-    rates (Hz, shape (buffer steps, N)): row 0 is the current state's rate, row −j (i.e. buffer steps − j) the rate
-    j steps earlier. Inside the scan the rows rotate as a ring buffer (step m in row m mod buffer steps)."""
+    rates (Hz, shape (buffer steps, N); with Hermite interpolation (buffer steps, 2, N): the rates and their time
+    derivatives in Hz/s): row 0 is the current state's rate, row −j (i.e. buffer steps − j) the rate j steps
+    earlier. Inside the scan the rows rotate as a ring buffer (step m in row m mod buffer steps)."""
 
     columns: JRState
     history: jax.Array
@@ -58,7 +62,8 @@ class NetworkState(NamedTuple):
 class Network:
     """Build with :func:`network`. Leaves: weights (N, N), lengths_mm (N, N) or None, speed (m/s) or None,
     delays_s (N, N) or None, coupling (G), field (N, N) or None, field_gain (β), lead_field (M, N) or None.
-    Static: rule, max_delay_s (sets the ring buffer), labels."""
+    Static: rule, max_delay_s (sets the ring buffer), labels, sensor_names (the lead field's sensors, or None),
+    interpolation (the delayed read, :mod:`jr_jax.history`)."""
 
     weights: jax.Array
     lengths_mm: jax.Array | None
@@ -71,10 +76,13 @@ class Network:
     rule: str
     max_delay_s: float
     labels: tuple
+    sensor_names: tuple | None = None
+    interpolation: str = "linear"
 
     def tree_flatten(self):
         return ((self.weights, self.lengths_mm, self.speed, self.delays_s, self.coupling, self.field,
-                 self.field_gain, self.lead_field), (self.rule, self.max_delay_s, self.labels))
+                 self.field_gain, self.lead_field), (self.rule, self.max_delay_s, self.labels, self.sensor_names,
+                                                     self.interpolation))
 
     @classmethod
     def tree_unflatten(cls, aux, children):
@@ -97,6 +105,10 @@ class Network:
         """Rows of the ring buffer for a step dt: ⌈max_delay / dt⌉ + 2."""
         return int(math.ceil(self.max_delay_s / dt_s - 1e-9)) + 2
 
+    def history_shape(self, dt_s: float) -> tuple:
+        """The shape of :attr:`NetworkState.history` for a step dt: (rows, N), or (rows, 2, N) for Hermite."""
+        return (self.buffer_steps(dt_s),) + ((2,) if self.interpolation == "hermite" else ()) + (self.n_regions,)
+
     # -- the pieces the loop calls (see jr_jax.loop.Coupled) ------------------------------------------
 
     def presynaptic(self, state: JRState, params) -> jax.Array:
@@ -104,16 +116,27 @@ class Network:
         v = state.y0 if self.rule == "pyramidal" else eeg(state)
         return sigmoid(v, params).to_decimal(u.Hz)
 
+    def samples(self, state: JRState, params) -> jax.Array:
+        """What the history stores of ``state``: its rate (N,), or for Hermite its rate and dS/dt (2, N)."""
+        if self.interpolation == "linear":
+            return self.presynaptic(state, params)
+        v, dv = (state.y0, state.y3) if self.rule == "pyramidal" else (eeg(state), state.y4 - state.y5)
+        return jnp.stack(rate_and_slope(v, dv, params))
+
     def initial_state(self, state: JRState, params, dt_s: float, dtype) -> NetworkState:
-        """A :class:`NetworkState` whose history holds the initial state's rate at every stored step."""
+        """A :class:`NetworkState` whose history holds the initial state's rate at every stored step (Hermite: with
+        dS/dt = 0 before t = 0 and the state's own dS/dt at t = 0)."""
         cols = JRState(*(u.Quantity(jnp.broadcast_to(jnp.asarray(x.mantissa, dtype), (self.n_regions,)), unit=x.unit)
                          for x in state))
-        h = self.presynaptic(cols, params).astype(dtype)
-        return NetworkState(cols, jnp.broadcast_to(h, (self.buffer_steps(dt_s), self.n_regions)))
+        h = self.samples(cols, params).astype(dtype)
+        if self.interpolation == "linear":
+            return NetworkState(cols, jnp.broadcast_to(h, (self.buffer_steps(dt_s), self.n_regions)))
+        before = jnp.broadcast_to(h * jnp.asarray([[1], [0]], dtype), self.history_shape(dt_s))
+        return NetworkState(cols, before.at[0].set(h))
 
     def push(self, history, step, state: JRState, params):
         """Store the rate of ``state`` (the state at global step ``step``)."""
-        return history.at[step % history.shape[0]].set(self.presynaptic(state, params).astype(history.dtype))
+        return history.at[step % history.shape[0]].set(self.samples(state, params).astype(history.dtype))
 
     def prepare(self, dt_s, n_buf: int, dtype, stages) -> dict:
         """Per-run constants of the delayed read (traceable; computed once, outside the loop).
@@ -121,48 +144,60 @@ class Network:
         With d_ij = τ_ij / dt steps and l_ij = ⌊−d_ij⌋, a stage at c·dt after the step's start reads column j at
         step + c − d_ij, which lies between the stored samples step + l_ij + {0, 1, 2} (c ≤ 1). For each stage
         fraction c the read is a weighted sum of those three samples, or, when c − d_ij ≥ 0 (the read falls inside the
-        current step), of the step's start and the stage's own state. Returned: the sample offsets ``lo`` and, per
-        c, the matrices G·K_ij·weight that multiply the three sample planes (``past``) and the start/stage rates
-        (``start``, ``stage``)."""
+        current step), of the step's start and the stage's own state (:mod:`jr_jax.history`). Returned: the sample
+        offsets ``lo`` and, per c, the matrices G·K_ij·weight: linear, those of the three sample planes, the start
+        and the stage rates; Hermite (with ``rows``, each pair's sample rows), the planes the stage uses, their
+        weights laid out (receiver, rate|slope × plane × sender) with the start folded in, and the stage's own
+        (receiver, rate|slope × sender)."""
         d = jnp.clip(self._delays_s().astype(dtype) / dt_s, 0.0, n_buf - 2)
         lo = jnp.floor(-d)
         gk = (self.coupling * self.weights).astype(dtype)
         out = {"lo": lo.astype(jnp.int32)}
-        for c in stages:
-            r = c - d
-            lc = jnp.floor(r)
-            w = r - lc
-            shift = lc - lo                          # 0 or 1: which two of the three planes
-            past = (r < 0).astype(dtype) * gk
-            planes = [past * jnp.where(shift == 0, 1 - w, 0.0),
-                      past * jnp.where(shift == 0, w, 1 - w),
-                      past * jnp.where(shift == 0, 0.0, w)]
-            now = (r >= 0).astype(dtype) * gk
-            if c == 0:
-                start, stage = jnp.zeros_like(now), now
-            else:
-                start, stage = now * (1 - r / c), now * (r / c)
-            out[c] = (planes, start, stage)
+        if self.interpolation == "linear":
+            for c in stages:
+                out[c] = linear_weights(d, lo, c, gk, dtype)
+            return out
+        n = self.n_regions
+        out["rows"] = out["lo"][:, None, :] + jnp.arange(3, dtype=jnp.int32)[None, :, None]     # (i, plane, j)
+        for c in dict.fromkeys(stages):
+            planes, own = hermite_weights(d, lo, c, gk, dt_s, dtype)
+            used = slice(0, 2) if c == 0 else slice(1, 3) if c == 1 else slice(0, 3)   # the others' weights are 0
+            w = jnp.transpose(planes[used], (1, 3, 0, 2))               # (i, rate|slope, plane, j) as the samples
+            out[c] = (used, w.reshape(n, -1), jnp.transpose(own, (0, 2, 1)).reshape(n, 2 * n))
         return out
 
     def input_at(self, history, step, prep, params):
         """The coupling hook of one integrator step from global step ``step``: ``hook(state, c) -> (dp, q)`` in Hz at
         the stage time (step + c)·dt for that stage's state (``prep`` from :meth:`prepare`)."""
-        n_buf = history.shape[0]
-        cols = jnp.arange(self.n_regions)[None, :]
-        rows = (step + prep["lo"]) % n_buf
-        planes = [history[(rows + k) % n_buf, cols] for k in range(3)]
-        h_start = history[step % n_buf]
+        n_buf, n = history.shape[0], self.n_regions
+        cols = jnp.arange(n)[None, :]
+        if self.interpolation == "linear":
+            rows = (step + prep["lo"]) % n_buf
+            planes = [history[(rows + k) % n_buf, cols] for k in range(3)]
+            h_start = history[step % n_buf]
+
+            def read(state, c):
+                w_past, w_start, w_stage = prep[c]
+                h_stage = self.presynaptic(state, params).astype(history.dtype)
+                return (sum(jnp.sum(w * p, axis=-1) for w, p in zip(w_past, planes)) + w_start @ h_start
+                        + w_stage @ h_stage)
+        else:
+            rows = (step + prep["rows"]) % n_buf
+            # (i, rate|slope, plane, j), gathered once per step (the barrier keeps XLA from gathering per stage)
+            samples = jax.lax.optimization_barrier(jnp.stack([history[rows, 0, cols[None]],
+                                                              history[rows, 1, cols[None]]], axis=1))
+            past = {c: jnp.sum(prep[c][1] * samples[:, :, prep[c][0]].reshape(n, -1), axis=-1)
+                    for c in prep if not isinstance(c, str)}
+
+            def read(state, c):
+                return past[c] + prep[c][2] @ self.samples(state, params).astype(history.dtype).reshape(2 * n)
 
         def hook(state, c):
             if c not in prep:
                 raise ValueError(f"the solver evaluated the network's input at stage {c} of the step, which is not "
-                                 f"among its stages {tuple(k for k in prep if k != 'lo')}: list every stage in its "
-                                 f"stages = (...).")
-            w_past, w_start, w_stage = prep[c]
-            h_stage = self.presynaptic(state, params).astype(history.dtype)
-            x = sum(jnp.sum(w * p, axis=-1) for w, p in zip(w_past, planes)) + w_start @ h_start + w_stage @ h_stage
-            x = u.Quantity(x, unit=u.Hz)
+                                 f"among its stages {tuple(k for k in prep if not isinstance(k, str))}: list every "
+                                 f"stage in its stages = (...).")
+            x = u.Quantity(read(state, c), unit=u.Hz)
             dp, q = (None, x) if self.rule == "pyramidal" else (x, None)
             if self.field is not None:
                 psi = self.field.astype(history.dtype) @ sigmoid(eeg(state), params).to_decimal(u.Hz)
@@ -217,7 +252,7 @@ def _matrix(name, x, shape):
 
 
 def network(connectome: Connectome, *, coupling=1.0, speed=DEFAULT_SPEED, delays=None, rule: str = "afferent",
-            field=None, field_gain=0.0, lead_field=None, max_delay=None) -> Network:
+            field=None, field_gain=0.0, lead_field=None, max_delay=None, interpolation: str = "linear") -> Network:
     """A network of Jansen–Rit columns on ``connectome``.
 
     Args:
@@ -227,9 +262,13 @@ def network(connectome: Connectome, *, coupling=1.0, speed=DEFAULT_SPEED, delays
       delays: (N, N) delays (Quantity in s) instead of lengths and speed; 0 = instantaneous.
       rule: ``"afferent"`` (Jansen & Rit 1995 / TVB) or ``"pyramidal"`` (the Jansen–Rit reference summary); see the module docstring.
       field: (N, N) kernel F of the field ψ (e.g. :func:`field_kernel`); ``field_gain`` is β.
-      lead_field: (M, N) lead field L: sensor EEG = L · (y1 − y2) (see :meth:`Network.sensors`).
+      lead_field: (M, N) lead field L: sensor EEG = L · (y1 − y2) (see :meth:`Network.sensors`), or a
+        :class:`jr_jax.leadfield.LeadField` for this connectome's regions (its sensor names are kept).
       max_delay: the longest delay the ring buffer holds (default: the longest delay of a connected pair). Set it
         when you fit or sweep the speed: a delay beyond it is clipped inside ``jit``.
+      interpolation: the read of the delayed rates between stored steps (:mod:`jr_jax.history`): ``"linear"``
+        (second order) or ``"hermite"`` (cubic Hermite from the rates and their time derivatives: fourth order with
+        RK4, twice the buffer, about twice the time of a 76-region step; docs "Solvers").
 
     Every argument is checked (type, unit, shape, finiteness, range); the errors name it.
     """
@@ -237,6 +276,9 @@ def network(connectome: Connectome, *, coupling=1.0, speed=DEFAULT_SPEED, delays
         raise TypeError(f"connectome must be a jr_jax.connectome.Connectome; got {type(connectome).__name__}.")
     if rule not in RULES:
         raise ValueError(f"rule must be one of {RULES}; got {rule!r}.")
+    if not isinstance(interpolation, str) or interpolation not in READS:
+        raise ValueError(f"interpolation must be one of {READS} (the read of the delayed rates); got "
+                         f"{interpolation!r}.")
     n = connectome.n_regions
     check_range("coupling", check_scalar("coupling", coupling), u.UNITLESS)
     check_range("field_gain", check_scalar("field_gain", field_gain), u.UNITLESS)
@@ -268,6 +310,10 @@ def network(connectome: Connectome, *, coupling=1.0, speed=DEFAULT_SPEED, delays
             raise ValueError(f"a delay of {longest * 1e3:.6g} ms exceeds max_delay = {max_s * 1e3:.6g} ms; raise max_delay.")
     field_m = None if field is None else _matrix("field", field, (n, n))
     lead = None
+    sensor_names = None
+    if isinstance(lead_field, LeadField):
+        lead_field.check_regions(connectome.labels)
+        lead_field, sensor_names = lead_field.matrix, lead_field.sensors
     if lead_field is not None:
         lead = np.asarray(check_real("lead_field", lead_field), dtype=np.float64)
         if lead.ndim != 2 or lead.shape[1] != n:
@@ -277,7 +323,30 @@ def network(connectome: Connectome, *, coupling=1.0, speed=DEFAULT_SPEED, delays
     return Network(jnp.asarray(connectome.weights), None if lengths_mm is None else jnp.asarray(lengths_mm), speed_q,
                    None if delays_s is None else jnp.asarray(delays_s), jnp.asarray(coupling, dtype=float),
                    None if field_m is None else jnp.asarray(field_m), jnp.asarray(field_gain, dtype=float),
-                   None if lead is None else jnp.asarray(lead), rule, max_s, connectome.labels)
+                   None if lead is None else jnp.asarray(lead), rule, max_s, connectome.labels, sensor_names,
+                   interpolation=interpolation)
+
+
+def region_indices(labels: tuple, regions, what: str = "regions") -> list[int]:
+    """Indices of ``regions`` (labels or indices, one or a sequence) among ``labels``; an unknown one raises."""
+    items = [regions] if isinstance(regions, (str, int, np.integer)) else list(regions)
+    if not items:
+        raise ValueError(f"{what} must name at least one region; got none.")
+    out = []
+    for r in items:
+        if isinstance(r, str):
+            if r not in labels:
+                near = [lab for lab in labels if r.lower() in lab.lower()][:6]
+                raise ValueError(f"{what}: {r!r} is not a region of this network"
+                                 + (f" (similar: {near})" if near else f" (labels: {list(labels)[:8]}…)") + ".")
+            out.append(labels.index(r))
+        elif isinstance(r, (int, np.integer)) and not isinstance(r, bool) and 0 <= r < len(labels):
+            out.append(int(r))
+        else:
+            raise ValueError(f"{what} must be region labels or indices in [0, {len(labels)}); got {r!r}.")
+    if len(set(out)) != len(out):
+        raise ValueError(f"{what} names a region twice: {items}.")
+    return out
 
 
 def lesion(net: Network, regions) -> Network:
@@ -286,17 +355,7 @@ def lesion(net: Network, regions) -> Network:
     the ring buffer's length and the field ψ included, is kept, so a lesioned network reuses the compiled run."""
     if not isinstance(net, Network):
         raise TypeError(f"net must be built with jr_jax.network.network(); got {type(net).__name__}.")
-    items = [regions] if isinstance(regions, (str, int, np.integer)) else list(regions)
-    index = []
-    for r in items:
-        if isinstance(r, str):
-            if r not in net.labels:
-                raise ValueError(f"regions: {r!r} is not a label of this network (labels: {list(net.labels)[:8]}…).")
-            index.append(net.labels.index(r))
-        elif isinstance(r, (int, np.integer)) and not isinstance(r, bool) and 0 <= r < net.n_regions:
-            index.append(int(r))
-        else:
-            raise ValueError(f"regions must be region indices in [0, {net.n_regions}) or labels; got {r!r}.")
+    index = region_indices(tuple(net.labels), regions)
     keep = np.ones(net.n_regions, bool)
     keep[index] = False
     mask = jnp.asarray(np.outer(keep, keep), jnp.asarray(net.weights).dtype)

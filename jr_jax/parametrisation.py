@@ -1,8 +1,13 @@
-"""The unconstrained space a fit moves in: one coordinate θ per free JRParams field.
+"""The unconstrained space a fit moves in: one coordinate θ per free value.
 
-A positive field is optimised as ``log(x / x_start)``, a field with bounds through a logistic map onto
-``(low, high)``, a field that may be negative (``v0``) as ``x − x_start`` in its canonical unit. So every θ is a
-valid parameter set.
+A positive value is optimised as ``log(x / x_start)``, a value with bounds through a logistic map onto
+``(low, high)``, a value that may be negative (``v0``) as ``x − x_start`` in its unit. So every θ is a valid
+parameter set.
+
+:func:`jr_jax.fit` moves in the space of any object with ``fields`` (a tuple of :class:`FreeField`),
+``params(theta)`` (what the objective takes), ``penalty(theta)`` (a prior's term, 0 without one) and ``spec()``
+(JSON that identifies it for a resumed fit): :class:`Parametrisation` for one column's JRParams, and
+:class:`jr_jax.whole_brain.NetworkParametrisation` for a whole-brain network.
 """
 
 from __future__ import annotations
@@ -43,13 +48,27 @@ def _fmt(x: float, unit) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class FreeField:
-    """The map between one free field's value x (canonical unit) and its coordinate θ."""
+    """The map between one free value x (in ``unit``) and its coordinate θ."""
 
     name: str
     kind: str          # "log" | "bounded" | "shift"
-    ref: float         # start value (canonical unit)
+    ref: float         # start value (in unit)
     lo: float = 0.0    # bounds, for kind "bounded"
     hi: float = 0.0
+    unit: object = u.UNITLESS
+
+    def quantity(self, x):
+        """Numbers in this field's unit as a value (a Quantity, or plain numbers when unitless)."""
+        return x if self.unit.is_unitless else u.Quantity(x, unit=self.unit)
+
+    def numbers(self, value) -> np.ndarray:
+        """A value (Quantity or plain numbers) as float64 numbers in this field's unit."""
+        return np.asarray(value.to_decimal(self.unit) if isinstance(value, u.Quantity) else value, dtype=np.float64)
+
+    def spec(self) -> dict:
+        """JSON-ready description (a resumed fit must find the same)."""
+        return {"name": self.name, "kind": self.kind, "ref": self.ref, "lo": self.lo, "hi": self.hi,
+                "unit": str(self.unit)}
 
     def to_theta(self, x):
         """θ of the value ``x`` (NumPy; NaN or ±inf outside the field's domain)."""
@@ -78,24 +97,29 @@ class FreeField:
         return 1.0
 
 
-def _free_field(start: JRParams, name: str, bounds: dict) -> FreeField:
-    x0 = _canonical_float(name, getattr(start, name))
-    unit = CANONICAL_UNITS[name]
-    if name in bounds:
-        lo_q, hi_q = bounds[name]
-        for q in (lo_q, hi_q):
-            check_dim(f"bounds[{name!r}]", q, unit, FIELDS[name][1])
-        lo, hi = (_canonical_float(name, q) for q in (lo_q, hi_q))
+def free_field(name: str, x0: float, unit, positive: bool, bound=None, example: str = "") -> FreeField:
+    """The :class:`FreeField` of a value ``name`` that starts at ``x0`` (numbers in ``unit``): bounded when
+    ``bound = (low, high)`` (Quantities, or numbers when unitless) is given, else log-scaled when ``positive``, else
+    shifted."""
+    if bound is not None:
+        for q in bound:
+            check_dim(f"bounds[{name!r}]", q, unit, example or f"1.0 * {unit}")
+        lo, hi = (float(np.asarray(q.to_decimal(unit) if isinstance(q, u.Quantity) else q)) for q in bound)
         if not lo < x0 < hi:
             raise ValueError(f"bounds for {name} ({_fmt(lo, unit)}, {_fmt(hi, unit)}) exclude the start value "
                              f"{_fmt(x0, unit)}; widen the bounds or change the start.")
-        return FreeField(name, "bounded", x0, lo, hi)
-    if FIELDS[name][2] == 0.0:
+        return FreeField(name, "bounded", x0, lo, hi, unit)
+    if positive:
         if not x0 > 0:
-            raise ValueError(f"{name} starts at {_fmt(x0, unit)}; a positive field is optimised on a log scale and "
+            raise ValueError(f"{name} starts at {_fmt(x0, unit)}; a positive value is optimised on a log scale and "
                              f"must start above 0 (or give bounds).")
-        return FreeField(name, "log", x0)
-    return FreeField(name, "shift", x0)
+        return FreeField(name, "log", x0, unit=unit)
+    return FreeField(name, "shift", x0, unit=unit)
+
+
+def _free_field(start: JRParams, name: str, bounds: dict) -> FreeField:
+    x0 = _canonical_float(name, getattr(start, name))
+    return free_field(name, x0, CANONICAL_UNITS[name], FIELDS[name][2] == 0.0, bounds.get(name), FIELDS[name][1])
 
 
 class Parametrisation:
@@ -133,6 +157,21 @@ class Parametrisation:
         for i, f in enumerate(self.fields):
             values[f.name] = as_quantity(f.name, f.from_theta(theta[..., i]))
         return JRParams.tree_unflatten(None, [values[n] for n in FIELD_NAMES])
+
+    def penalty(self, theta):
+        """No prior: 0."""
+        return 0.0
+
+    def start_thetas(self, starts) -> np.ndarray:
+        """(S, n_free) coordinates of the start points of a batched JRParams ``starts`` (one start per entry)."""
+        vals = [np.atleast_1d(in_canonical(f.name, getattr(starts, f.name))) for f in self.fields]
+        n = max(v.shape[0] for v in vals)
+        return np.stack([f.to_theta(np.broadcast_to(v, (n,))) for f, v in zip(self.fields, vals)], axis=-1)
+
+    def spec(self) -> dict:
+        """What fixes the map from θ, JSON-ready: the free fields and every start value."""
+        return {"free": [f.spec() for f in self.fields],
+                "start": {n: in_canonical(n, getattr(self.start, n)).tolist() for n in FIELD_NAMES}}
 
     def __repr__(self) -> str:
         return f"Parametrisation({', '.join(f'{f.name}: {f.kind}' for f in self.fields)})"

@@ -188,10 +188,10 @@ def _initial_state(initial_state, params, n_sets, network, dt_s, dtype):
     elif isinstance(initial_state, NetworkState):
         if network is None:
             raise TypeError("initial_state is a NetworkState: pass the network= it came from.")
-        n_buf, n = network.buffer_steps(dt_s), network.n_regions
-        if np.shape(initial_state.history) != (n_buf, n):
+        n, shape = network.n_regions, network.history_shape(dt_s)
+        if np.shape(initial_state.history) != shape:
             raise ValueError(f"initial_state.history has shape {np.shape(initial_state.history)}; this network and dt "
-                             f"need {(n_buf, n)}.")
+                             f"need {shape}.")
         check_range("initial_state.history", initial_state.history, u.UNITLESS)
         columns = column_state(initial_state.columns, dtype, ((n,),), f"shape ({n},), one value per column")
         return NetworkState(columns, jnp.asarray(initial_state.history, dtype))

@@ -37,7 +37,7 @@ def _mv_to(unit) -> float:
     return 1.0 if unit is None else float((1.0 * u.mV).to_decimal(unit))
 
 
-def _steps_per_sample(what: str, fs_hz: float, dt_s: float) -> int:
+def steps_per_sample(what: str, fs_hz: float, dt_s: float) -> int:
     """Integration steps per sample at ``fs_hz``; a sample interval that is not a whole number of steps raises."""
     k = 1.0 / (fs_hz * dt_s)
     n = int(round(k))
@@ -46,6 +46,28 @@ def _steps_per_sample(what: str, fs_hz: float, dt_s: float) -> int:
                          f"number of steps of dt = {dt_s * 1e3:.6g} ms (it is {k:.6g}). Resample the data or choose dt "
                          f"= (1 / sampling rate) / n for a whole n.")
     return n
+
+
+def _one_channel(data: Recording) -> None:
+    """A column's targets compare one channel; several go to :mod:`jr_jax.sensor_targets`."""
+    if data.channels is not None:
+        raise ValueError(f"data has {len(data.channels)} channels; a single column's target fits one: pass "
+                         f"data.channel(name) (channels: {list(data.channels)[:8]}), or fit a network with "
+                         f"jr_jax.sensor_targets.")
+
+
+def profiled_curve(x, data: Recording, scale: bool, baseline: bool):
+    """(s·x + c, s, c): the model ``x`` (mV; samples first, channels after) in the data's units, with one scale s
+    (``scale``; else the unit's factor) and an offset c per channel (``baseline``; else 0) solved by least squares."""
+    y = jnp.asarray(data.values, x.dtype)
+    xm = x - x.mean(axis=0) if baseline else x
+    if scale:
+        ym = y - y.mean(axis=0) if baseline else y
+        s = jnp.sum(xm * ym) / jnp.maximum(jnp.sum(xm * xm), jnp.finfo(x.dtype).tiny)
+    else:
+        s = jnp.asarray(_mv_to(data.unit), x.dtype)
+    c = (y - s * x).mean(axis=0) if baseline else jnp.zeros(y.shape[1:], x.dtype)
+    return s * x + c, s, c
 
 
 # -- ERP ----------------------------------------------------------------------------------------------------------
@@ -83,14 +105,7 @@ class ERPTarget:
 
     def _fit_curve(self, x):
         """(model curve in target units, scale, offset) with the nuisance scale/baseline solved by least squares."""
-        y = jnp.asarray(self.recording.values, x.dtype)
-        if self.scale:
-            xm = x - x.mean()
-            s = jnp.sum(xm * (y - y.mean())) / jnp.maximum(jnp.sum(xm * xm), jnp.finfo(x.dtype).tiny)
-        else:
-            s = jnp.asarray(_mv_to(self.recording.unit), x.dtype)
-        c = (y - s * x).mean() if self.baseline else jnp.zeros((), x.dtype)
-        return s * x + c, s, c
+        return profiled_curve(x, self.recording, self.scale, self.baseline)
 
     def model(self, params):
         """The fitted model ERP in the target's units (scale and baseline applied)."""
@@ -134,13 +149,14 @@ def erp_target(data: Recording, drive, *, dt=DEFAULT_DT, method: str | Solver = 
     if not isinstance(data, Recording):
         raise TypeError(f"data must be a jr_jax.data.Recording (jr_jax.data.recording(values, sampling_rate)); "
                         f"got {type(data).__name__}.")
+    _one_channel(data)
     if not isinstance(drive, Drive):
         raise TypeError(f"drive must be built with jr_jax.drives; got {drive!r}.")
     if drive.is_random:
         raise ValueError("an ERP target needs a deterministic drive (the ERP is the mean response); fit a noisy "
                          "drive's output with spectrum_target.")
     dt_s, _, tr_s, dtype, _ = run_settings(1.0 * u.second, dt, transient, dtype, drive, None)
-    every = _steps_per_sample("the ERP target", data.fs_hz, dt_s)
+    every = steps_per_sample("the ERP target", data.fs_hz, dt_s)
     n = data.values.shape[0]
     if n < 8:
         raise ValueError(f"the ERP target must have at least 8 samples; got {n}.")
@@ -196,10 +212,7 @@ class SpectrumTarget:
             return welch(x, fs, nperseg=self.nperseg)[1].mantissa[self.bins]
 
         p = jax.vmap(one)(self.keys).mean(axis=0)
-        # undo the window-mean (boxcar of `every` steps) that precedes the PSD: |H(f)|²
-        f, m = self.freqs, self.every
-        h = np.sin(np.pi * f * m * self.dt_s) / (m * np.sin(np.pi * f * self.dt_s)) if m > 1 else np.ones_like(f)
-        return p / jnp.asarray(h ** 2, p.dtype)
+        return p / jnp.asarray(boxcar_power(self.freqs, self.every, self.dt_s), p.dtype)
 
     def _residuals(self, params):
         k = 1.0 if self.unit is None else float((1.0 * u.mV ** 2 / u.Hz).to_decimal(self.unit))
@@ -229,7 +242,53 @@ class SpectrumTarget:
                 "keys": digest(jax.random.key_data(self.keys)), "scale": self.scale, "drive": repr(self.drive)}
 
 
-def _band(band) -> tuple[float, float]:
+@dataclasses.dataclass(frozen=True)
+class WelchPlan:
+    """How a simulated PSD meets a target's: the target's bins in the band (``keep``), the simulated EEG's window
+    (``every`` steps), Welch segment (``nperseg`` samples), length (``n_samples``) and matching bins (``bins``)."""
+
+    keep: np.ndarray
+    every: int
+    nperseg: int
+    n_samples: int
+    bins: np.ndarray
+
+
+def welch_plan(f: np.ndarray, seg_s: float, band: tuple[float, float], dec_s: float, dt_s: float,
+               dur_s: float) -> WelchPlan:
+    """The :class:`WelchPlan` for a target PSD on the grid ``f`` (Hz, spacing 1 / ``seg_s``) compared over ``band``,
+    with the simulated EEG averaged over ``dec_s`` and simulated for ``dur_s``; every mismatch raises."""
+    lo, hi = band
+    keep = (f >= lo - 1e-9) & (f <= hi + 1e-9)
+    if keep.sum() < 3:
+        raise ValueError(f"the band {lo:.6g}–{hi:.6g} Hz holds {int(keep.sum())} frequency bins of the target; it needs "
+                         f"at least 3.")
+    every = steps_per_sample("the simulated EEG (decimate)", 1.0 / dec_s, dt_s)
+    fs_sim = 1.0 / (every * dt_s)
+    if fs_sim / 2 < hi:
+        raise ValueError(f"decimate = {dec_s * 1e3:.6g} ms gives {fs_sim:.6g} Hz, too slow for the band up to "
+                         f"{hi:.6g} Hz.")
+    nperseg = int(round(seg_s * fs_sim))
+    if abs(seg_s * fs_sim - nperseg) > 1e-6 * nperseg:
+        raise ValueError(f"the target's segment ({seg_s:.6g} s, i.e. frequency spacing {1 / seg_s:.6g} Hz) must be a whole "
+                         f"number of decimated samples ({1e3 / fs_sim:.6g} ms).")
+    n_seg = int(dur_s // seg_s + 1e-9)
+    if n_seg < 1:
+        raise ValueError(f"duration ({dur_s:.6g} s) must hold at least one segment of {seg_s:.6g} s.")
+    f_sim = np.fft.rfftfreq(nperseg, 1.0 / fs_sim)
+    bins = np.rint(f[keep] * seg_s).astype(int)
+    if not np.allclose(f_sim[bins], f[keep], atol=1e-6 * max(1.0, hi)):
+        raise ValueError("the target's frequencies are not multiples of its spacing (1 / segment).")
+    return WelchPlan(keep, every, nperseg, n_seg * nperseg, bins)
+
+
+def boxcar_power(freqs: np.ndarray, every: int, dt_s: float) -> np.ndarray:
+    """|H(f)|² of the mean over ``every`` steps of ``dt_s`` that precedes a simulated PSD (divided out of it)."""
+    f, m = np.asarray(freqs), every
+    return (np.sin(np.pi * f * m * dt_s) / (m * np.sin(np.pi * f * dt_s))) ** 2 if m > 1 else np.ones_like(f)
+
+
+def band_hz(band) -> tuple[float, float]:
     """(low, high) in Hz of a band (a pair of frequencies with 0 < low < high)."""
     if not isinstance(band, (tuple, list)) or len(band) != 2:
         raise ValueError(f"band must be a pair (low, high) of frequencies; got {band!r}.")
@@ -242,7 +301,7 @@ def _band(band) -> tuple[float, float]:
     return lo, hi
 
 
-def _positive_time(name: str, value, example: str) -> float:
+def positive_time(name: str, value, example: str) -> float:
     """One positive, finite time, in seconds."""
     check_dim(name, value, u.second, example)
     check_range(name, check_scalar(name, value), u.second, low=0.0, low_inclusive=False)
@@ -275,10 +334,11 @@ def spectrum_target(data: Recording | Spectrum, drive, *, band=(2.0 * u.Hz, 40.0
     realisations = check_int("realisations", realisations, what="a positive integer")
     scale, check_budget = check_bool("scale", scale), check_bool("check_budget", check_budget)
     dt_s, dur_s, tr_s, dtype, key = run_settings(duration, dt, transient, dtype, drive, key)
-    lo, hi = _band(band)
-    seg_s = _positive_time("segment", segment, "2. * u.second")
-    dec_s = _positive_time("decimate", decimate, "2. * u.ms")
+    lo, hi = band_hz(band)
+    seg_s = positive_time("segment", segment, "2. * u.second")
+    dec_s = positive_time("decimate", decimate, "2. * u.ms")
     if isinstance(data, Recording):
+        _one_channel(data)
         nps = int(round(seg_s * data.fs_hz))
         if data.values.shape[0] < nps:
             raise ValueError(f"the recording is {data.values.shape[0] / data.fs_hz:.6g} s long, shorter than one Welch "
@@ -293,26 +353,9 @@ def spectrum_target(data: Recording | Spectrum, drive, *, band=(2.0 * u.Hz, 40.0
         seg_s = 1.0 / data.df
     else:
         raise TypeError(f"data must be a jr_jax.data.Recording or Spectrum; got {type(data).__name__}.")
-    keep = (f >= lo - 1e-9) & (f <= hi + 1e-9)
-    if keep.sum() < 3:
-        raise ValueError(f"the band {lo:.6g}–{hi:.6g} Hz holds {int(keep.sum())} frequency bins of the target; it needs "
-                         f"at least 3.")
-    every = _steps_per_sample("the simulated EEG (decimate)", 1.0 / dec_s, dt_s)
-    fs_sim = 1.0 / (every * dt_s)
-    if fs_sim / 2 < hi:
-        raise ValueError(f"decimate = {decimate!r} gives {fs_sim:.6g} Hz, too slow for the band up to {hi:.6g} Hz.")
-    nperseg = int(round(seg_s * fs_sim))
-    if abs(seg_s * fs_sim - nperseg) > 1e-6 * nperseg:
-        raise ValueError(f"the target's segment ({seg_s:.6g} s, i.e. frequency spacing {1 / seg_s:.6g} Hz) must be a whole "
-                         f"number of decimated samples ({1e3 / fs_sim:.6g} ms).")
-    n_seg = int(dur_s // seg_s + 1e-9)
-    if n_seg < 1:
-        raise ValueError(f"duration ({dur_s:.6g} s) must hold at least one segment of {seg_s:.6g} s.")
-    f_sim = np.fft.rfftfreq(nperseg, 1.0 / fs_sim)
-    bins = np.rint(f[keep] * seg_s).astype(int)
-    if not np.allclose(f_sim[bins], f[keep], atol=1e-6 * max(1.0, hi)):
-        raise ValueError("the target's frequencies are not multiples of its spacing (1 / segment).")
-    n_tr, n_sim = whole_steps("transient", tr_s, dt_s), n_seg * nperseg
+    plan = welch_plan(f, seg_s, (lo, hi), dec_s, dt_s, dur_s)
+    keep, every, nperseg, bins = plan.keep, plan.every, plan.nperseg, plan.bins
+    n_tr, n_sim = whole_steps("transient", tr_s, dt_s), plan.n_samples
     check_run_budget("spectrum_target", steps=n_tr + n_sim * every, dt_s=dt_s, check=check_budget,
                      record_bytes=realisations * n_sim * dtype.itemsize,
                      records=f"{realisations} realisations × {n_sim:,} samples", advice="Use a shorter duration")

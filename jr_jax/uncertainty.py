@@ -8,7 +8,7 @@ from typing import Callable, NamedTuple, Sequence
 import jax
 import numpy as np
 
-from .parametrisation import FreeField, as_quantity
+from .parametrisation import FreeField
 
 IDENTIFIABILITY_RCOND = 1e-6
 """Eigenvalues of the Hessian (unconstrained space) below this fraction of the largest one count as zero."""
@@ -31,12 +31,13 @@ class LaplaceEstimate(NamedTuple):
 
 
 def laplace(value: Callable, theta, fields: Sequence[FreeField], x_best: np.ndarray, loss: float,
-            n_points: int | None, *, stacklevel: int = 2) -> LaplaceEstimate:
+            n_points: int | None, *, stacklevel: int = 2, factor: float | None = None) -> LaplaceEstimate:
     """Laplace approximation at the optimum ``theta`` of ``value(θ)`` (fields' values ``x_best``, loss ``loss``).
 
     With ``n_points`` (a built-in target: a mean of n squared residuals, L) the residuals are taken as independent
     Gaussian with variance estimated by L itself: NLL = n·L/(2L*) + const, so Cov(θ) = (2L*/n)·H⁻¹. Without it the
-    loss is taken as a negative log-likelihood: Cov(θ) = H⁻¹. The fields' covariance follows by the delta method.
+    loss is taken as a negative log-likelihood: Cov(θ) = H⁻¹. ``factor`` gives Cov(θ) = factor · H⁻¹ directly (a MAP
+    loss whose scale is known, see :meth:`jr_jax.whole_brain.NetworkModel.fit`). The fields' covariance follows by the delta method.
     A near-singular Hessian warns (:class:`NotIdentifiableWarning`; ``stacklevel`` as in ``warnings.warn``, 2 is
     laplace's caller) and gives NaN errors.
     """
@@ -59,12 +60,13 @@ def laplace(value: Callable, theta, fields: Sequence[FreeField], x_best: np.ndar
         warnings.warn(what + "; standard errors are NaN.", NotIdentifiableWarning, stacklevel=stacklevel)
         nan = np.full((len(fields), len(fields)), np.nan)
         minimum = not eig[0] < -IDENTIFIABILITY_RCOND * scale
-        return LaplaceEstimate({f.name: as_quantity(f.name, float("nan")) for f in fields}, nan, nan, eig,
+        return LaplaceEstimate({f.name: f.quantity(float("nan")) for f in fields}, nan, nan, eig,
                                False if minimum else None)
-    factor = (2.0 * loss / n_points) if n_points else 1.0
+    if factor is None:
+        factor = (2.0 * loss / n_points) if n_points else 1.0
     cov_theta = factor * np.linalg.inv(h)
     jac = np.array([f.dvalue_dtheta(x) for f, x in zip(fields, x_best)])
     cov = cov_theta * np.outer(jac, jac)
     sd = np.sqrt(np.diag(cov))
     corr = cov / np.outer(sd, sd)
-    return LaplaceEstimate({f.name: as_quantity(f.name, float(s)) for f, s in zip(fields, sd)}, cov, corr, eig, True)
+    return LaplaceEstimate({f.name: f.quantity(float(s)) for f, s in zip(fields, sd)}, cov, corr, eig, True)

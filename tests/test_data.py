@@ -74,8 +74,9 @@ def test_mne_evoked():
     rec = data.from_mne(evoked, pick="Pz")
     assert rec.unit == u.volt and rec.fs_hz == 1000.0 and abs(rec.t0 + 0.1) < 1e-12
     np.testing.assert_allclose(rec.values, x[1])
-    with pytest.raises(ValueError, match="2 channels"):
-        data.from_mne(evoked)
+    both = data.from_mne(evoked)                     # no pick: all (good) EEG channels, as channels
+    assert both.channels == ("Cz", "Pz") and both.values.shape == (300, 2) and both.unit == u.volt
+    np.testing.assert_allclose(both.values, x.T)
     with pytest.raises(ValueError, match="not a channel"):
         data.from_mne(evoked, pick="Oz")
     raw = mne.io.RawArray(x[:1], mne.create_info(["Cz"], 250.0, "eeg"), verbose=False)

@@ -324,5 +324,5 @@ def test_a_lesioned_region_runs_as_an_isolated_column():
     assert np.abs(_eeg(whole)[:, 2] - _eeg(alone)).max() > 0.1         # the coupling moved it before the lesion
     with pytest.raises(ValueError, match="regions"):
         N.lesion(net, [6])
-    with pytest.raises(ValueError, match="'nowhere' is not a label"):
+    with pytest.raises(ValueError, match="'nowhere' is not a region"):
         N.lesion(net, "nowhere")
