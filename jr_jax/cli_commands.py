@@ -111,12 +111,15 @@ class ResumeNotice:
 
 
 @contextlib.contextmanager
-def _option(name: str):
-    """Errors raised inside name the option (and keep their own text, which names the file and line)."""
+def option(name: str, path: str | None = None, extra: tuple = ()):
+    """Errors raised inside name the option (and ``path`` unless the message holds it already); a missing optional
+    package (ImportError) becomes such an error too, its message naming what to install."""
     try:
         yield
-    except (ValueError, TypeError, OSError, KeyError) as err:
-        raise ValueError(f"{name}: {message(err)}") from err
+    except (ValueError, TypeError, OSError, KeyError, ImportError) + extra as err:
+        text = message(err)
+        where = name if path is None or path in text else f"{name} {path}"
+        raise ValueError(f"{where}: {text}") from err
 
 
 def _axes(specs: list[tuple]) -> dict:
@@ -266,7 +269,7 @@ def _fit_target(args):
     kind_target = jr.erp_target if args.kind == "erp" else jr.spectrum_target
     transient = (default_of(kind_target, "transient") if args.transient is None else args.transient * u.second)
     fs = None if args.sampling_rate is None else args.sampling_rate * u.Hz
-    with _option("--target"):
+    with option("--target"):
         data = jr.data.read_csv(args.target, sampling_rate=fs, unit=UNITS[args.unit])
     if args.kind == "erp":
         if not isinstance(data, jr.data.Recording):
@@ -301,14 +304,24 @@ def run_fit(args) -> int:
     return 0
 
 
-def _connectome(spec: str):
-    """--connectome: example[:N], a .npz, or a TVB zip or folder."""
-    if spec.startswith("example"):
-        head, _, n = spec.partition(":")
-        if head != "example" or (n and not n.isdigit()):
-            raise ValueError(f"example takes a number of regions, e.g. example:16; got {spec!r}")
-        return jr.connectome.example(int(n)) if n else jr.connectome.example()
-    return jr.connectome.load_npz(spec) if spec.endswith(".npz") else jr.connectome.load_tvb(spec)
+def load_connectome(spec: str):
+    """--connectome: tvb:N, example[:N], a .npz, or a TVB zip or folder."""
+    head, colon, rest = spec.partition(":")
+    sizes = jr.connectome.TVB_SIZES
+    if head == "tvb":
+        if not rest.isdigit() or int(rest) not in sizes:
+            raise ValueError(f"expected tvb:N with N one of {', '.join(map(str, sizes))}; got {spec!r}")
+        return jr.connectome.tvb(int(rest))
+    if head == "example":
+        if colon and not rest.isdigit():
+            raise ValueError(f"expected example or example:N (N regions, e.g. example:16); got {spec!r}")
+        return jr.connectome.example(int(rest)) if rest else jr.connectome.example()
+    if spec.endswith(".npz"):
+        return jr.connectome.load_npz(spec)
+    if Path(spec).exists():
+        return jr.connectome.load_tvb(spec)
+    raise ValueError(f"expected tvb:N (N one of {', '.join(map(str, sizes))}), example[:N], a .npz file or a TVB "
+                     f"connectivity zip or folder; got {spec!r}, which is none of these (no such file)")
 
 
 def run_network(args) -> int:
@@ -317,12 +330,12 @@ def run_network(args) -> int:
     if every < 1 or abs(every * args.dt - args.record_ms) > 1e-9 * args.record_ms:
         raise ValueError(f"--record-ms must be a whole number of steps of --dt {args.dt:g} ms; "
                          f"got {args.record_ms:g}")
-    with _option("--connectome"):
-        con = _connectome(args.connectome)
+    with option("--connectome"):
+        con = load_connectome(args.connectome)
     field = None if args.field_length == 0 else jr.network.field_kernel(con, args.field_length * u.mmeter)
     lead = None
     if args.lead_field is not None:
-        with _option("--lead-field"):
+        with option("--lead-field"):
             lead = jr.data.read_matrix(args.lead_field)
             if lead.shape[1] != con.n_regions:
                 raise ValueError(f"{args.lead_field}: {lead.shape[1]} column(s), but the connectome has "

@@ -9,7 +9,6 @@ what was given.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import dataclasses
 import json
@@ -31,25 +30,13 @@ import jr_jax.network
 import jr_jax.sensor_targets
 import jr_jax.uncertainty
 import jr_jax.whole_brain
-from jr_jax.cli_commands import UNIT_LABELS, UNITS, ResumeNotice, save
+from jr_jax.cli_commands import UNIT_LABELS, UNITS, ResumeNotice, load_connectome, option, save
 from jr_jax.cli_options import PER_REGION, message
 
 FIGURE_CHANNELS = 6
 """sensors.png draws the target channels of largest variance, this many."""
 
 TIME_HEADS = ("time", "t", "time_s", "times")
-
-
-@contextlib.contextmanager
-def option(name: str, path: str | None = None, extra: tuple = ()):
-    """Errors raised inside name the option (and ``path`` unless the message holds it already); a missing optional
-    package (ImportError) becomes such an error too, its message naming what to install."""
-    try:
-        yield
-    except (ValueError, TypeError, OSError, KeyError, ImportError) + extra as err:
-        text = message(err)
-        where = name if path is None or path in text else f"{name} {path}"
-        raise ValueError(f"{where}: {text}") from err
 
 
 # -- reading ------------------------------------------------------------------------------------------------------
@@ -110,26 +97,6 @@ def read_target(path: str, unit_name: str | None):
             return jr.data.from_mne(evoked), evoked.info
     with option("--target", path):
         return read_evoked_csv(path, UNITS[unit_name or "none"]), None
-
-
-def load_connectome(spec: str):
-    """--connectome: tvb:N, example[:N], a .npz, or a TVB zip or folder."""
-    head, colon, rest = spec.partition(":")
-    sizes = jr.connectome.TVB_SIZES
-    if head == "tvb":
-        if not rest.isdigit() or int(rest) not in sizes:
-            raise ValueError(f"expected tvb:N with N one of {', '.join(map(str, sizes))}; got {spec!r}")
-        return jr.connectome.tvb(int(rest))
-    if head == "example":
-        if colon and not rest.isdigit():
-            raise ValueError(f"expected example or example:N (N regions, e.g. example:16); got {spec!r}")
-        return jr.connectome.example(int(rest)) if rest else jr.connectome.example()
-    if spec.endswith(".npz"):
-        return jr.connectome.load_npz(spec)
-    if Path(spec).exists():
-        return jr.connectome.load_tvb(spec)
-    raise ValueError(f"expected tvb:N (N one of {', '.join(map(str, sizes))}), example[:N], a .npz file or a TVB "
-                     f"connectivity zip or folder; got {spec!r}, which is none of these (no such file)")
 
 
 def load_lead_field(spec: str, con, args, channels: tuple):

@@ -32,7 +32,7 @@ from .solvers import Solver, solver as get_solver
 from .simulation import DEFAULT_DT, DEFAULT_METHOD
 from .spectra import welch
 from .store import digest
-from .targets import band_hz, boxcar_power, positive_time, profiled_curve, steps_per_sample, welch_plan
+from .targets import ProfiledTarget, band_hz, boxcar_power, positive_time, steps_per_sample, welch_plan
 from .units import check_bool, check_int
 from .whole_brain import NetworkModel, check_run, has_pulse, network_model
 
@@ -96,7 +96,7 @@ def _signals(model: NetworkModel, x, rows, space: str, start: NetworkModel):
 # -- evoked responses ---------------------------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class NetworkERPTarget:
+class NetworkERPTarget(ProfiledTarget):
     """Objective: simulated channels (sample k at t = transient + k / fs) against a multi-channel evoked response;
     build with :func:`network_erp_target`, call on a :class:`jr_jax.whole_brain.NetworkModel`."""
 
@@ -123,24 +123,6 @@ class NetworkERPTarget:
         x = model.region_eeg(self.recording.values.shape[0], every=self.every, dt_s=self.dt_s, method=self.method,
                              transient_steps=self.transient_steps, dtype=self.dtype, check_budget=self.check_budget)
         return _signals(model, x, self.rows, self.space, self.start)
-
-    def _fit_curve(self, x):
-        """(model in target units, scale, per-channel offsets): least squares for the profiled scale/baseline."""
-        return profiled_curve(x, self.recording, self.scale, self.baseline)
-
-    def model(self, model: NetworkModel):
-        """The fitted channels in the target's units (scale and baseline applied)."""
-        return self._fit_curve(self.simulate(model))[0]
-
-    def nuisance(self, model: NetworkModel) -> dict:
-        """The closed-form scale (target unit per mV) and per-channel baselines at ``model``."""
-        _, s, c = self._fit_curve(self.simulate(model))
-        return {"scale": float(s), "baseline": [float(v) for v in np.asarray(c)]}
-
-    def __call__(self, model: NetworkModel):
-        m = self.model(model)
-        var = float(np.var(self.recording.values))
-        return jnp.mean((m - jnp.asarray(self.recording.values, m.dtype)) ** 2) / (var if var > 0 else 1.0)
 
     def spec(self) -> dict:
         """What fixes the loss, JSON-able: a resumed fit must find the same."""

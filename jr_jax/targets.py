@@ -72,8 +72,33 @@ def profiled_curve(x, data: Recording, scale: bool, baseline: bool):
 
 # -- ERP ----------------------------------------------------------------------------------------------------------
 
+class ProfiledTarget:
+    """What the time-domain targets share: the model's curve with the profiled scale and baseline
+    (:func:`profiled_curve`) against ``recording``, and the loss, the mean squared residual over the data's variance.
+    A subclass holds ``recording``, ``scale`` and ``baseline`` and defines ``simulate(params)`` (mV)."""
+
+    def _fit_curve(self, x):
+        return profiled_curve(x, self.recording, self.scale, self.baseline)
+
+    def model(self, params):
+        """The fitted model in the target's units (scale and baseline applied)."""
+        return self._fit_curve(self.simulate(params))[0]
+
+    def nuisance(self, params) -> dict:
+        """The closed-form scale (target unit per mV) and baseline(s) (target unit; one per channel) at ``params``."""
+        _, s, c = self._fit_curve(self.simulate(params))
+        c = np.asarray(c)
+        return {"scale": float(s), "baseline": float(c) if c.ndim == 0 else [float(v) for v in c]}
+
+    def __call__(self, params):
+        y = jnp.asarray(self.recording.values)
+        m = self.model(params)
+        var = float(np.var(self.recording.values))
+        return jnp.mean((m - y.astype(m.dtype)) ** 2) / (var if var > 0 else 1.0)
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
-class ERPTarget:
+class ERPTarget(ProfiledTarget):
     """Objective: simulated EEG (sample k at t = transient + k / fs) against a measured ERP. Build with
     :func:`erp_target`; call it on a JRParams to get the loss."""
 
@@ -102,25 +127,6 @@ class ERPTarget:
                    check_budget=self.check_budget)
         first = eeg(tr.start_state).to_decimal(u.mV)[None]
         return jnp.concatenate([first, tr.eeg.to_decimal(u.mV)])
-
-    def _fit_curve(self, x):
-        """(model curve in target units, scale, offset) with the nuisance scale/baseline solved by least squares."""
-        return profiled_curve(x, self.recording, self.scale, self.baseline)
-
-    def model(self, params):
-        """The fitted model ERP in the target's units (scale and baseline applied)."""
-        return self._fit_curve(self.simulate(params))[0]
-
-    def nuisance(self, params) -> dict:
-        """The closed-form scale (target unit per mV) and baseline (target unit) at ``params``."""
-        _, s, c = self._fit_curve(self.simulate(params))
-        return {"scale": float(s), "baseline": float(c)}
-
-    def __call__(self, params):
-        y = jnp.asarray(self.recording.values)
-        m = self.model(params)
-        var = float(np.var(self.recording.values))
-        return jnp.mean((m - y.astype(m.dtype)) ** 2) / (var if var > 0 else 1.0)
 
     def spec(self) -> dict:
         """What fixes the loss, JSON-able: a resumed fit must find the same."""

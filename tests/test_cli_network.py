@@ -220,16 +220,3 @@ def test_without_mne_a_fif_is_an_error_and_the_topomap_is_skipped(evoked, tmp_pa
     assert line.startswith("jr-jax fit-network: error: --target ") and 'pip install "jr_jax[mne]"' in line, line
     fig, why = cli_network.topomap_figure(None, None, "mV", None, None)
     assert fig is None and "MNE-Python is not installed" in why
-
-
-def test_help_and_a_mistake_import_no_jax():
-    code = ("import sys, contextlib, io\nfrom jr_jax import cli\n"
-            "for argv in (['fit-network', '--help'], ['fit-network', '--target', 'x.csv', '--stimulus', 'rV2', "
-            "'--free', 'H']):\n"
-            "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()), "
-            "contextlib.redirect_stderr(io.StringIO()):\n"
-            "        cli.main(argv)\n"
-            "print(sorted(m for m in ('jax', 'brainunit', 'matplotlib', 'jr_jax.simulation') if m in sys.modules))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "[]"

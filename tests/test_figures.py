@@ -127,7 +127,8 @@ def test_help_and_a_mistake_import_no_jax():
     """``jr-jax --help`` (each command's too) and a mistaken option answer without importing JAX, brainunit,
     matplotlib or the simulator."""
     code = ("import sys, contextlib, io\nfrom jr_jax import cli\n"
-            "for argv in (['--help'], ['sweep', '--help'], ['fit', '--help'], ['sweep', '--dt', '0']):\n"
+            "for argv in (['--help'], ['sweep', '--help'], ['fit', '--help'], ['sweep', '--dt', '0'], "
+            "['fit-network', '--help'], ['fit-network', '--target', 'x.csv', '--stimulus', 'rV2', '--free', 'H']):\n"
             "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()), "
             "contextlib.redirect_stderr(io.StringIO()):\n"
             "        cli.main(argv)\n"
