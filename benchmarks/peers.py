@@ -73,9 +73,32 @@ VBJAX_W4_CHUNK = 100                    # steps per chunk of vbjax's make_contin
                                         # 2000: 10.4 s per 10 s in one run; the whole run as one buffer: 105 s)
 
 
+W5_SETS, W5_SECONDS = (100_000, 1_000_000), 10.0
+
+
 def design(n=N_SETS):
     rng = np.random.default_rng(0)
     return rng.uniform(2.5, 4.5, n).astype(np.float32), rng.uniform(15.0, 30.0, n).astype(np.float32)
+
+
+def w5_design(n):
+    """W5's n sets: (A in mV, B in mV), uniform over the ranges of W2, drawn with seed n."""
+    rng = np.random.default_rng(n)
+    return rng.uniform(2.5, 4.5, n), rng.uniform(15, 30, n)
+
+
+def write_w4_connectome(folder, n_regions=W4_REGIONS):
+    """Write W4's connectome (jr_jax's example of ``n_regions``) as arrays to ``folder``/w4.npz and point
+    ``W4_FILE`` at it, so that every system, in its own process, reads the same arrays."""
+    import brainunit as u
+
+    from jr_jax import connectome
+    con = connectome.example(n_regions)
+    path = os.path.join(folder, "w4.npz")
+    np.savez(path, weights=con.weights, lengths_mm=np.asarray(con.lengths.to_decimal(u.mmeter)),
+             centres_mm=np.asarray(con.centres.to_decimal(u.mmeter)))
+    os.environ[W4_FILE] = path
+    return path
 
 
 def w4_connectome():
@@ -202,12 +225,12 @@ def jr_jax_runs(workload):
         return {"W4": _timed(net_run("rk4"), 3), "W4|jr_jax Heun": _timed(net_run("heun"), 3)}
     if workload == "W5":
         out = {}
-        for n in (100_000, 1_000_000):
-            rng = np.random.default_rng(n)
-            params = jr.JRParams(A=rng.uniform(2.5, 4.5, n) * u.mV, B=rng.uniform(15, 30, n) * u.mV)
-            r = _timed(lambda: _block(jr.sweep(params, duration=10 * u.second, transient=0 * u.second, drive=drive,
-                                               key=key).features["mean"].mantissa), 1)
-            r["column_steps_per_s"] = n * 20000 / r["median_s"]
+        for n in W5_SETS:
+            A, B = w5_design(n)
+            params = jr.JRParams(A=A * u.mV, B=B * u.mV)
+            r = _timed(lambda: _block(jr.sweep(params, duration=W5_SECONDS * u.second, transient=0 * u.second,
+                                               drive=drive, key=key).features["mean"].mantissa), 1)
+            r["column_steps_per_s"] = n * round(W5_SECONDS / DT) / r["median_s"]
             out[f"W5 {n:.0e} sets"] = r
         return out
     raise ValueError(workload)
@@ -587,15 +610,7 @@ def main(workloads):
     rows, versions = {}, {}
     if "W4" in workloads:
         import tempfile
-
-        import brainunit as u
-
-        from jr_jax import connectome
-        con = connectome.example(W4_REGIONS)
-        path = os.path.join(tempfile.mkdtemp(), "w4.npz")
-        np.savez(path, weights=con.weights, lengths_mm=np.asarray(con.lengths.to_decimal(u.mmeter)),
-                 centres_mm=np.asarray(con.centres.to_decimal(u.mmeter)))
-        os.environ[W4_FILE] = path
+        write_w4_connectome(tempfile.mkdtemp())
     for workload in workloads:
         if workload == "W5" and not gpu:
             print("W5 needs a GPU; skipped.")

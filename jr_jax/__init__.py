@@ -3,10 +3,11 @@
 import importlib
 import importlib.util
 
-_SUBMODULES = ("analysis", "batches", "checks", "connectome", "data", "designs", "drives", "examples", "export",
-               "fitting", "history", "leadfield", "loop", "model", "monitors", "network", "parametrisation", "params",
-               "plot", "progress", "regimes", "rng", "sensor_targets", "simulation", "solvers", "spectra", "store",
-               "sweeps", "targets", "uncertainty", "units", "whole_brain")
+_SUBMODULES = ("analysis", "batches", "checks", "connectome", "data", "designs", "devices", "drives", "examples",
+               "executors", "export", "fitting", "history", "leadfield", "loop", "model", "monitors", "network",
+               "parametrisation", "params", "plot", "progress", "regimes", "rng", "sensor_targets", "simulation",
+               "solvers", "spectra", "store", "sweep_chunks", "sweeps", "targets", "uncertainty", "units",
+               "whole_brain")
 _NAMES = {"Design": "designs", "grid": "designs", "random_design": "designs", "FitResult": "fitting", "fit": "fitting",
           "JRState": "model", "eeg": "model", "rhs": "model", "sigmoid": "model", "Network": "network",
           "NetworkState": "network", "JRParams": "params", "DEFAULT_DT": "simulation", "DEFAULT_METHOD": "simulation",

@@ -21,13 +21,16 @@ import jr_jax.plot
 import jr_jax.regimes
 from jr_jax.cli_options import message
 
-MESSAGE_ERRORS = (ValueError, TypeError, OSError, KeyError, MemoryError, jr.SimulationError)
+MESSAGE_ERRORS = (ValueError, TypeError, OSError, KeyError, MemoryError, jr.SimulationError,
+                  jr.executors.WorkerLostError)
 """Errors reported in one line (exit status 2): mistakes in options, files and parameters, a run that diverges, a
 job too big for the memory. Anything else is a bug and shows its traceback."""
 
 KEEP_FOLDER_ERRORS = (jr.StoreError, jr.RunSpecError, jr.sweeps.SweepSpecError, jr.fitting.FitSpecError)
 """Errors after which the output folder is left alone: it holds another job's checkpoints, is damaged, or another
 process is using it, so what it holds is not this run's to remove (the store refuses before writing)."""
+
+DASK_INSTALL = 'pip install "jr_jax[dask]" (in a clone: pip install -e ".[dask]")'
 
 UNITS = {"uv": u.uvolt, "mv": u.mV, "v": u.volt, "none": None}   # --unit of a fit's target values
 UNIT_LABELS = {"uv": "µV", "mv": "mV", "v": "V", "none": "arbitrary units"}
@@ -195,13 +198,42 @@ def run_regimes(args) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def scheduler(address: str | None, timeout: float):
+    """A ``dask.distributed.Client`` of the scheduler at ``address`` with at least one worker (None: no address, no
+    client), closed afterwards. dask not installed, or a scheduler or worker that does not answer within ``timeout``
+    seconds, is a ValueError naming --scheduler."""
+    if address is None:
+        yield None
+        return
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ValueError(f"--scheduler needs dask.distributed, an optional dependency: {DASK_INSTALL}") from None
+    try:
+        client = Client(address, timeout=timeout)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"--scheduler {address}: no dask scheduler answered within {timeout:g} s ({message(err)}); "
+                         f"start one (dask scheduler) or check the address and --scheduler-timeout") from None
+    try:
+        try:
+            client.wait_for_workers(1, timeout=timeout)
+        except (OSError, TimeoutError) as err:
+            raise ValueError(f"--scheduler {address}: no worker joined the scheduler within {timeout:g} s "
+                             f"({message(err)}); start workers (dask worker {address})") from None
+        yield client
+    finally:
+        client.close()
+
+
 def run_sweep(args) -> int:
     out, step = Path(args.out), _step(args)
     design = jr.grid(drive=_drive(args.p, args.sigma), **_axes(args.param))
-    with ResumeNotice(args.quiet, "sets", out / "chunks") as meter:
+    with (scheduler(args.scheduler, args.scheduler_timeout) as client,
+          ResumeNotice(args.quiet, "sets", out / "chunks") as meter):
         res = jr.sweep(design, duration=args.duration * u.second, transient=args.transient * u.second,
                        key=jax.random.key(args.seed), chunk_size=args.chunk_size, out_dir=out / "chunks",
-                       progress=meter, **step)
+                       progress=meter, executor=client, **step)
     labels = np.asarray(jr.analysis.label_regimes(res.features, res.freqs)).astype(str)
     out.mkdir(parents=True, exist_ok=True)
     mantissas = {k: np.asarray(u.get_mantissa(v)) for k, v in res.features.items()}

@@ -35,6 +35,7 @@ CLI_DEFAULTS = {
     "fit_network_p": 90.0,         # Hz: the background input of the whole-brain examples (a column at rest)
     "stimulus_peak": 300.0,        # Hz: a pulse that evokes a response in the stimulated region from that rest
     "onset_ms": 0.0,               # ms: the stimulus at time 0 of the target's time axis (MNE's convention)
+    "scheduler_timeout": 10.0,     # s: a dask scheduler that has not answered by then is not there
 }
 
 
@@ -269,6 +270,12 @@ def _add_sweep(sub, common) -> None:
                    help=f"seconds simulated and discarded first (default: the library's {transient:g} s)")
     p.add_argument("--chunk-size", type=POSITIVE_INT, default=None,
                    help="sets per compiled chunk (default: the library's, sized to a GPU's free memory)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run the chunks on the workers of this dask scheduler (e.g. tcp://host:8786); each worker "
+                        "needs jr_jax and --out at the same path (pip install \"jr_jax[dask]\")")
+    timeout = CLI_DEFAULTS["scheduler_timeout"]
+    p.add_argument("--scheduler-timeout", type=POSITIVE, default=timeout, metavar="SECONDS",
+                   help=f"seconds to wait for the scheduler to answer (default {timeout:g})")
 
 
 def _add_bifurcation(sub, common) -> None:

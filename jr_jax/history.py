@@ -20,6 +20,7 @@ differentiable.
 from __future__ import annotations
 
 import brainunit as u
+import jax
 import jax.numpy as jnp
 
 from .model import sigmoid
@@ -81,3 +82,25 @@ def hermite_weights(d, lo, c, gk, dt_s, dtype):
     start = now * jnp.stack([g00, c * dt_s * g10], -1)
     at_start = (jnp.arange(3)[:, None, None] == -lo[None]).astype(dtype)[..., None]    # plane of step + 0
     return planes + at_start * start[None], now * jnp.stack([g01, c * dt_s * g11], -1)
+
+
+@jax.custom_vjp
+def past_sums(weights, samples):
+    """Σ_k Σ_j weights[c, i, k, j] · samples[i, k, j], shape (stages, N): every stage's read of the stored samples
+    (i: receiver, k: sample plane, j: sender), computed once per step. Its own gradient rule keeps the gradient of
+    a delayed network lean: one product per pair and stage, on stage cotangents computed once."""
+    return jnp.sum((weights * samples[None]).reshape(weights.shape[:2] + (-1,)), axis=-1)
+
+
+def _past_sums_fwd(weights, samples):
+    return past_sums(weights, samples), (weights, samples)
+
+
+def _past_sums_bwd(res, g):
+    weights, samples = res
+    # g is materialised first: fused into the per-pair products, XLA recomputes its whole chain per pair
+    g = jax.lax.optimization_barrier(g)[:, :, None, None]
+    return samples[None] * g, sum(w * gc for w, gc in zip(weights, g))
+
+
+past_sums.defvjp(_past_sums_fwd, _past_sums_bwd)

@@ -39,7 +39,7 @@ import numpy as np
 from .units import check_dim, check_range, check_real, check_scalar, is_concrete
 from .connectome import Connectome
 from .leadfield import LeadField
-from .history import READS, hermite_weights, linear_weights, rate_and_slope
+from .history import READS, hermite_weights, linear_weights, past_sums, rate_and_slope
 from .model import JRState, eeg, sigmoid
 from .params import FIELD_NAMES
 
@@ -145,20 +145,24 @@ class Network:
         step + c − d_ij, which lies between the stored samples step + l_ij + {0, 1, 2} (c ≤ 1). For each stage
         fraction c the read is a weighted sum of those three samples, or, when c − d_ij ≥ 0 (the read falls inside the
         current step), of the step's start and the stage's own state (:mod:`jr_jax.history`). Returned: the sample
-        offsets ``lo`` and, per c, the matrices G·K_ij·weight: linear, those of the three sample planes, the start
-        and the stage rates; Hermite (with ``rows``, each pair's sample rows), the planes the stage uses, their
+        offsets ``lo``, each pair's sample rows ``rows`` (receiver, plane, sender), and the matrices G·K_ij·weight:
+        linear, ``planes`` (stage, receiver, plane, sender) for every distinct c at once and, per c, its index there
+        and the start and stage rates' matrices; Hermite, per c, the planes the stage uses, their
         weights laid out (receiver, rate|slope × plane × sender) with the start folded in, and the stage's own
         (receiver, rate|slope × sender)."""
         d = jnp.clip(self._delays_s().astype(dtype) / dt_s, 0.0, n_buf - 2)
         lo = jnp.floor(-d)
         gk = (self.coupling * self.weights).astype(dtype)
         out = {"lo": lo.astype(jnp.int32)}
+        out["rows"] = out["lo"][:, None, :] + jnp.arange(3, dtype=jnp.int32)[None, :, None]     # (i, plane, j)
         if self.interpolation == "linear":
-            for c in stages:
-                out[c] = linear_weights(d, lo, c, gk, dtype)
+            cs = tuple(dict.fromkeys(stages))
+            reads = [linear_weights(d, lo, c, gk, dtype) for c in cs]
+            out["planes"] = jnp.stack([jnp.stack(r[0], axis=1) for r in reads])      # (stage, i, plane, j)
+            for k, (c, r) in enumerate(zip(cs, reads)):
+                out[c] = (k,) + r[1:]
             return out
         n = self.n_regions
-        out["rows"] = out["lo"][:, None, :] + jnp.arange(3, dtype=jnp.int32)[None, :, None]     # (i, plane, j)
         for c in dict.fromkeys(stages):
             planes, own = hermite_weights(d, lo, c, gk, dt_s, dtype)
             used = slice(0, 2) if c == 0 else slice(1, 3) if c == 1 else slice(0, 3)   # the others' weights are 0
@@ -172,15 +176,15 @@ class Network:
         n_buf, n = history.shape[0], self.n_regions
         cols = jnp.arange(n)[None, :]
         if self.interpolation == "linear":
-            rows = (step + prep["lo"]) % n_buf
-            planes = [history[(rows + k) % n_buf, cols] for k in range(3)]
+            # all stages' reads at once, one flat index per sample (row·N + column): the gradient's scatter is lean
+            flat = (step + prep["rows"]) % n_buf * n + cols[None]
+            past = past_sums(prep["planes"], history.reshape(-1)[flat])
             h_start = history[step % n_buf]
 
             def read(state, c):
-                w_past, w_start, w_stage = prep[c]
+                k, w_start, w_stage = prep[c]
                 h_stage = self.presynaptic(state, params).astype(history.dtype)
-                return (sum(jnp.sum(w * p, axis=-1) for w, p in zip(w_past, planes)) + w_start @ h_start
-                        + w_stage @ h_stage)
+                return past[k] + w_start @ h_start + w_stage @ h_stage
         else:
             rows = (step + prep["rows"]) % n_buf
             # (i, rate|slope, plane, j), gathered once per step (the barrier keeps XLA from gathering per stage)

@@ -20,6 +20,7 @@ from . import drives as _drives
 from .batches import batch_size, cpu_parts, initial_states, is_batched, join, set_leaves, split_runs, take
 from .checks import check_budget as check_run_budget
 from .checks import check_folder, column_state, finite_leaves, run_settings, unconverted_state, whole_steps
+from .devices import check_gpu_extra
 from .loop import UNITS, block_windows, run_chunk
 from .model import STATE_NAMES, STATE_UNITS, JRState
 from .network import Network, NetworkState, check_delays_fit, check_params
@@ -406,6 +407,7 @@ def simulate(params: JRParams, *, duration, dt=DEFAULT_DT, drive=None, method: s
 
     Every argument is checked (type, unit, shape, finiteness, range) before anything is compiled; the errors name it.
     """
+    check_gpu_extra(stacklevel=3)
     drive = _check_model(params, drive, network)
     n_sets = batch_size(params, drive) if network is None and is_batched(params, drive) else None
     solver, record = get_solver(method), _as_record(record)

@@ -107,7 +107,11 @@ class CheckpointStore:
         spec = json.loads(json.dumps({**spec, "store_format": FORMAT}))
         self.spec_sha256 = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
         self._check_spec(spec, error)
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:          # a parent is a file, or not writable
+            raise StoreError(f"{self.path} cannot be created ({err.strerror}); pass a folder for the {what}'s "
+                             f"checkpoints that this process can create and write.") from None
         if exclusive:
             self._hold_job()
         with self._locked():

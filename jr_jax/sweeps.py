@@ -1,6 +1,6 @@
 """Parameter sweeps: many parameter sets as the set axis of the one compiled simulation, features instead of
-trajectories, chunks sized for the device, split over a CPU's cores or sharded over all devices, and results on
-disk that resume.
+trajectories, chunks sized for the device, split over a CPU's cores or sharded over all devices, results on disk
+that resume, and chunks as tasks of an executor (a process pool, a Dask cluster) that share one folder.
 
 A sweep runs every set with :func:`jr_jax.simulate`'s loop (same integrator, same random numbers): with
 ``keys="common"`` (the default) every set sees the noise that ``simulate(..., key=key)`` would draw, so a set's
@@ -11,32 +11,31 @@ from __future__ import annotations
 
 import dataclasses
 from functools import partial
+from pathlib import Path
 
 import brainunit as u
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from . import drives as _drives
 from . import monitors
-from .batches import batch_size, cpu_parts, initial_states, join, map_sets, split_runs, take
+from .batches import batch_size, cpu_parts, initial_states, map_sets
 from .checks import check_budget as check_run_budget
 from .checks import check_folder, finite_leaves, run_settings, whole_steps
 from .designs import Design
-from .loop import run_chunk
+from .devices import check_gpu_extra
+from .executors import check_executor, run_tasks
 from .model import JRState
 from .params import CANONICAL_UNITS, FIELD_NAMES, JRParams
 from .progress import Progress, check_progress
 from .simulation import DEFAULT_DT, DEFAULT_METHOD
 from .solvers import Solver, solver as get_solver
 from .store import CheckpointStore, digest, stored_spec
+from .sweep_chunks import Chunks, ChunkTask, compute_chunk, pack_key
+from .sweep_chunks import SweepSpecError, sweep_chunk  # noqa: F401  (part of this module's interface)
 from .units import check_bool, check_int
 
 SPEC_VERSION = 1
-
-
-class SweepSpecError(ValueError):
-    """A resume directory holds a sweep with a different specification."""
 
 
 # -- batching helpers -------------------------------------------------------------------------------------------
@@ -54,38 +53,6 @@ def canonical_leaves(params: JRParams, drive, dtype):
     params = JRParams.tree_unflatten(None, [fields[k] for k in FIELD_NAMES])
     drive = map_sets(lambda x: np.asarray(x, dtype), drive)
     return params, drive
-
-
-# -- the compiled chunk -----------------------------------------------------------------------------------------
-
-@partial(jax.jit, static_argnames=("solver", "n_tr", "every", "seg_len", "n_seg", "keep", "fs_hz", "independent",
-                                   "dtype"))
-def sweep_chunk(params, drive, state, index, key, dt_s, *, solver, n_tr, every, seg_len, n_seg, keep, fs_hz,
-                 independent, dtype):
-    """Run the sets of one chunk (the leading axis of every per-set leaf; they run as the loop's trailing set axis)
-    and accumulate their features: ``(accumulators, diverged)``. A documented internal of :func:`sweep`."""
-    n = index.shape[0]
-    keys = jax.vmap(jax.random.fold_in, (None, 0))(key, index) if independent else key
-
-    def run(state, step0, n_windows, ev, variables):
-        return run_chunk(params, drive, state, keys, step0, dt_s, solver=solver, n_windows=n_windows, every=ev,
-                         variables=variables, reduce="mean", dtype=dtype)
-
-    bad = jnp.zeros((n,), bool)
-    if n_tr:
-        state, b, _ = run(state, jnp.int32(0), n_tr, 1, ())
-        bad = b >= 0
-
-    def segment(carry, k):
-        state, acc, bad = carry
-        step0 = n_tr + k * (seg_len * every)
-        state, b, out = run(state, step0, seg_len, every, ("eeg",))
-        acc = monitors.update(acc, out["eeg"].to_decimal(u.mV).T, fs_hz, keep)
-        return (state, acc, bad | (b >= 0)), None
-
-    acc = monitors.init((n,), keep, dtype)
-    (state, acc, bad), _ = jax.lax.scan(segment, (state, acc, bad), jnp.arange(n_seg, dtype=jnp.int32))
-    return acc, bad
 
 
 # -- results ----------------------------------------------------------------------------------------------------
@@ -195,47 +162,18 @@ def _design_of(design, drive):
     return params, drive, the_design
 
 
-@dataclasses.dataclass
-class _Chunks:
-    """The compiled chunk of one sweep and its inputs: ``run(idx)`` computes the features of the sets ``idx``,
-    split over the CPU's cores or sharded over the devices."""
-
-    params: JRParams
-    drive: _drives.Drive
-    state: JRState
-    n: int
-    key: jax.Array
-    dt_s: float
-    static: dict
-
-    def args(self, idx):
-        return (take(self.params, idx, self.n), take(self.drive, idx, self.n), take(self.state, idx, self.n),
-                np.asarray(idx, np.int32))
-
-    def bytes_per_set(self) -> float:
-        """XLA's accounting of a probe chunk's buffers, per set."""
-        m = min(self.n, PROBE_SETS)
-        mem = sweep_chunk.lower(*self.args(np.arange(m)), self.key, self.dt_s, **self.static).compile()
-        mem = mem.memory_analysis()
-        return (mem.argument_size_in_bytes + mem.output_size_in_bytes + mem.temp_size_in_bytes) / m
-
-    def run(self, idx, n_real: int):
-        n_dev = jax.device_count()
-        if n_dev > 1:     # the sets' values split over the devices, shared values on each
-            mesh = jax.sharding.Mesh(np.array(jax.devices()), ("sets",))
-            spread = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("sets"))
-            whole = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-
-        def part(sub):
-            args = self.args(idx[sub])
-            if n_dev > 1:
-                args = jax.tree.map(lambda x: jax.device_put(x, spread if np.ndim(x) else whole), args)
-            return sweep_chunk(*args, self.key, self.dt_s, **self.static)
-
-        return join(split_runs(part, len(idx), cpu_parts(len(idx))), n_real)
+def _cpu_split(out_dir, chunk: int) -> tuple[int, bool]:
+    """(calls per chunk, whether the specification holds it): the split stored in a resumed folder, or one call per
+    core of this process (one on a GPU). It is stored because the features' float32 sums depend on the sets per
+    call, so that every chunk of a sweep, wherever it runs, is split alike. A folder written before the split was
+    stored keeps this process's split."""
+    stored = None if out_dir is None else stored_spec(out_dir)
+    if stored is not None and "cpu_parts" not in stored:
+        return cpu_parts(chunk), False
+    return (cpu_parts(chunk) if stored is None else int(stored["cpu_parts"])), True
 
 
-def _chunk_size(chunk_size, out_dir, chunks: _Chunks) -> int:
+def _chunk_size(chunk_size, out_dir, chunks: Chunks) -> int:
     """Sets per chunk: the one stored in a resumed folder, the one given, or sized to the device's memory."""
     if chunk_size is not None:
         size = check_int("chunk_size", chunk_size, what="a positive number of sets")
@@ -245,7 +183,8 @@ def _chunk_size(chunk_size, out_dir, chunks: _Chunks) -> int:
             size = int(stored["chunk_size"])
         else:
             free = free_device_bytes()
-            size = CPU_CHUNK if free is None else chunk_for_memory(chunks.bytes_per_set(), free, jax.device_count())
+            size = CPU_CHUNK if free is None else chunk_for_memory(chunks.bytes_per_set(min(chunks.n, PROBE_SETS)),
+                                                                   free, jax.device_count())
     n_dev = jax.device_count()
     return -(-min(size, chunks.n) // n_dev) * n_dev
 
@@ -273,10 +212,49 @@ class _Table:
         return {k: (u.Quantity(cols[k], unit=self.units[k]) if k in self.units else cols[k]) for k in self.names}
 
 
+def _compute_here(tasks, store, table, bar) -> None:
+    """Compute the chunks in this process, each written to ``store`` (if any) and put in ``table`` as it ends."""
+    for make, (lo, hi) in tasks:
+        task = make()
+        part = task.compute()
+        if store is not None:
+            store.save({task.name: part})
+        table.put(lo, hi, part)
+        bar.update(hi - lo)
+
+
+def _compute_on(executor, tasks, store, bar) -> None:
+    """Compute the chunks as tasks of ``executor``: each worker writes its chunk into the shared folder."""
+    size, jobs = {}, {}
+    for make, (lo, hi) in tasks:
+        task = make()
+        size[task.name], jobs[task.name] = hi - lo, task
+    run_tasks(executor, compute_chunk, jobs, on_done=lambda name: bar.update(size[name]),
+              lost=f"The chunks that finished are kept in {store.path}: call sweep again with the same arguments "
+                   f"(and a working executor) to compute the rest.")
+    missing = sorted(set(jobs) - set(store.manifest()))
+    if missing:
+        listed = ", ".join(missing[:3]) + (" …" if len(missing) > 3 else "")
+        raise OSError(f"out_dir {store.path}: the workers wrote {listed} but this folder does not list them: the "
+                      f"workers see another folder at that path. Every worker needs out_dir at the same path, on a "
+                      f"file system shared with this process.")
+
+
+def _fill_from_store(table, bounds, store) -> None:
+    """Put every finished chunk of ``store`` that ``table`` lacks (checked against the manifest's checksums)."""
+    finished = store.manifest()
+    for c, (lo, hi) in enumerate(bounds):
+        name = f"chunk_{c:05d}"
+        if name in finished and not table.computed[lo:hi].all():
+            table.put(lo, hi, store.load(name))
+
+
+# -- the sweep --------------------------------------------------------------------------------------------------
+
 def sweep(design, *, duration, dt=DEFAULT_DT, drive=None, method: str | Solver = DEFAULT_METHOD, key=None,
           keys: str = "common", transient=1.0 * u.second, features: monitors.Features | None = None,
           initial_state: JRState | None = None, chunk_size: int | None = None, out_dir=None, progress=False,
-          dtype=None, max_chunks: int | None = None, check_budget: bool = True) -> SweepResult:
+          dtype=None, max_chunks: int | None = None, check_budget: bool = True, executor=None) -> SweepResult:
     """Simulate every parameter set of ``design`` and return its features.
 
     Args:
@@ -301,6 +279,11 @@ def sweep(design, *, duration, dt=DEFAULT_DT, drive=None, method: str | Solver =
       check_budget: refuse (:class:`jr_jax.checks.BudgetError`, before anything is compiled) more than
         ``jr_jax.checks.MAX_STEPS`` (10⁹) steps per set, or a features table larger than
         ``jr_jax.checks.MEMORY_FRACTION`` (half) of the host's available memory; False runs it anyway.
+      executor: a ``dask.distributed.Client`` or a ``concurrent.futures.Executor`` (a ``ProcessPoolExecutor``
+        that spawns its processes): each missing chunk is one task (:func:`compute_chunk`) that writes into
+        ``out_dir``, which every worker must see at the same path; the features are then read from there. They
+        equal this process's bit for bit on the same kind of device (a chunk is split into the calls the
+        specification holds, whatever the worker's cores). Needs ``out_dir``.
 
     Every argument is checked (type, unit, shape, finiteness, range) before anything is compiled; the errors name it.
     """
@@ -310,9 +293,12 @@ def sweep(design, *, duration, dt=DEFAULT_DT, drive=None, method: str | Solver =
     features = monitors.Features() if features is None else features
     if not isinstance(features, monitors.Features):
         raise TypeError(f"features must be a jr_jax.monitors.Features; got {type(features).__name__}.")
+    check_gpu_extra(stacklevel=3)
+    check_executor("executor", executor)
+    for name, value in (("max_chunks", max_chunks), ("executor", executor)):
+        if value is not None and out_dir is None:
+            raise ValueError(f"{name} needs out_dir, the folder where the finished chunks are kept; got out_dir=None.")
     if max_chunks is not None:
-        if out_dir is None:
-            raise ValueError("max_chunks needs out_dir, where the finished chunks are kept for the next call.")
         check_int("max_chunks", max_chunks, low=0, what="a whole number of chunks >= 0")
     if chunk_size is not None:
         check_int("chunk_size", chunk_size, what="a positive number of sets")
@@ -334,37 +320,47 @@ def sweep(design, *, duration, dt=DEFAULT_DT, drive=None, method: str | Solver =
     cparams, cdrive = canonical_leaves(params, drive, np.dtype(dtype))
     static = dict(solver=solver, n_tr=n_tr, every=every, seg_len=seg_len,
                   n_seg=n_seg, keep=keep, fs_hz=fs_hz, independent=keys == "independent", dtype=dtype)
-    chunks = _Chunks(cparams, cdrive, initial_states(initial_state, n, np.dtype(dtype)), n, key, dt_s, static)
+    chunks = Chunks(cparams, cdrive, initial_states(initial_state, n, np.dtype(dtype)), n, key, dt_s, static)
     chunk = _chunk_size(chunk_size, out_dir, chunks)
-    n_chunks = -(-n // chunk)
     # the hash sees one value per set, however the values are held
     hashed = map_sets(lambda x: np.broadcast_to(x, (n,)), (cparams, cdrive))
     spec = {"version": SPEC_VERSION, "n_sets": n, "chunk_size": chunk, "duration_s": dur_s, "dt_s": dt_s,
             "transient_s": tr_s, "method": solver.spec(), "dtype": str(np.dtype(dtype)), "keys": keys,
             "key": np.asarray(jax.random.key_data(key)).ravel().tolist(), "features": features.to_dict(),
             "drive": type(drive).__name__, "design_sha256": digest((hashed[0], (hashed[1], chunks.state)))}
+    parts, stored = _cpu_split(out_dir, chunk)
+    if stored:
+        spec["cpu_parts"] = parts
     store = None if out_dir is None else CheckpointStore(out_dir, spec, error=SweepSpecError, what="sweep")
-    finished = {} if store is None else store.manifest()
+    common = dict(key=pack_key(key), dt_s=dt_s, static=static, freqs=freqs, features=features, spec=spec, parts=parts,
+                  out_dir=None if out_dir is None else str(Path(out_dir).absolute()), x64=jax.config.jax_enable_x64)
     table = _Table(n, _feature_units(features), keep)
-    bounds = [(c * chunk, min((c + 1) * chunk, n)) for c in range(n_chunks)]
-    done = sum(hi - lo for c, (lo, hi) in enumerate(bounds) if f"chunk_{c:05d}" in finished)
-    new = 0
-    with Progress(progress, total=n, unit="sets", desc="sweep", done=done) as bar:
-        for c, (lo, hi) in enumerate(bounds):
-            name = f"chunk_{c:05d}"
-            if name in finished:
-                table.put(lo, hi, store.load(name))
-                continue
-            if max_chunks is not None and new >= max_chunks:
-                continue
-            idx = np.minimum(np.arange(lo, lo + chunk), n - 1)       # the last chunk is padded with its last set
-            acc, bad = chunks.run(idx, hi - lo)
-            feats = monitors.finalize(acc, freqs, features, bad)
-            part = {k: np.asarray(v.mantissa if isinstance(v, u.Quantity) else v) for k, v in feats.items()}
-            if store is not None:
-                store.save({name: part})
-            table.put(lo, hi, part)
-            new += 1
-            bar.update(hi - lo)
+    _run_chunks(chunks, chunk, common, store, table, executor=executor, max_chunks=max_chunks, progress=progress)
     return SweepResult(table.features(), u.Quantity(freqs, unit=u.Hz), the_design, table.computed,
                        bool(table.computed.all()), chunk)
+
+
+def _run_chunks(chunks: Chunks, chunk: int, common: dict, store, table: _Table, *, executor, max_chunks, progress):
+    """Compute the chunks that ``store`` does not hold (at most ``max_chunks``), here or on ``executor``, and fill
+    ``table`` with every chunk: those computed here as they end, the others from ``store``."""
+    n = chunks.n
+    bounds = [(c * chunk, min((c + 1) * chunk, n)) for c in range(-(-n // chunk))]
+    finished = {} if store is None else store.manifest()
+    todo = [c for c in range(len(bounds)) if f"chunk_{c:05d}" not in finished][:max_chunks]
+    tasks = [(partial(_task, chunks, c, chunk, common), bounds[c]) for c in todo]
+    done = sum(hi - lo for c, (lo, hi) in enumerate(bounds) if f"chunk_{c:05d}" in finished)
+    with Progress(progress, total=n, unit="sets", desc="sweep", done=done) as bar:
+        if executor is None:
+            _compute_here(tasks, store, table, bar)
+        else:
+            _compute_on(executor, tasks, store, bar)
+    if store is not None:
+        _fill_from_store(table, bounds, store)
+
+
+def _task(chunks: Chunks, c: int, chunk: int, common: dict) -> ChunkTask:
+    """The task of chunk ``c``: its sets taken from the whole design (the last chunk padded with its last set)."""
+    lo, n = c * chunk, chunks.n
+    idx = np.minimum(np.arange(lo, lo + chunk), n - 1)
+    params, drive, state, numbers = chunks.args(idx)
+    return ChunkTask(f"chunk_{c:05d}", params, drive, state, numbers, min(lo + chunk, n) - lo, **common)

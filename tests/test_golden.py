@@ -9,8 +9,12 @@ from tests.golden.make_golden import outputs, sha256
 
 GOLDEN = np.load(Path(__file__).parent / "golden" / "golden.npz")
 
-# Outputs allowed to differ from the recording by float32 rounding, with the cause (none so far).
-ROUNDING: dict[str, str] = {}
+# Outputs allowed to differ from the recording by float32 rounding: the cause, and the largest difference allowed as
+# a fraction of the output's range.
+ROUNDING: dict[str, tuple[str, float]] = {
+    "network_eeg": ("the delayed read sums each stage's three sample planes in one reduction (a different float32 "
+                    "order); the noisy network's dynamics grow that rounding (1 ulp at first) over the 1 s run", 1e-5),
+}
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +27,9 @@ def test_golden_output_is_bit_identical(now, name):
     want, got = GOLDEN[name], now[name]
     assert got.dtype == want.dtype and got.shape == want.shape, (got.dtype, got.shape, want.dtype, want.shape)
     if name in ROUNDING:
-        np.testing.assert_allclose(got, want, rtol=1e-6, atol=0, err_msg=ROUNDING[name])
+        cause, fraction = ROUNDING[name]
+        np.testing.assert_allclose(got, want, rtol=0, atol=fraction * np.nanmax(np.abs(want)), err_msg=cause)
+        assert sha256(got) != sha256(want), f"{name} is bit-identical again: drop it from ROUNDING"
         return
     if sha256(got) != sha256(want):
         diff = np.abs(got.astype(np.float64) - want.astype(np.float64))

@@ -237,6 +237,29 @@ def test_same_sets_held_shared_or_per_set_are_one_sweep(tmp_path):
         np.testing.assert_array_equal(_values(resumed, name), _values(ref, name))
 
 
+def test_resumed_chunks_are_split_as_the_specification_says(tmp_path, monkeypatch):
+    """The features' float32 sums depend on the sets per compiled call (here 250 sets whole against two calls of 125
+    give different means), so the specification keeps the calls per chunk: a sweep started on one core and resumed
+    where the cores are two ends bit-identical to the one-core sweep."""
+    rng = np.random.default_rng(1)
+    d = jr.JRParams(A=rng.uniform(2.5, 4.5, 500) * u.mV, B=rng.uniform(15.0, 30.0, 500) * u.mV)
+    kw = dict(duration=2 * u.second, transient=0.1 * u.second, chunk_size=250, key=jax.random.key(0),
+              drive=jr.drives.white_noise(120.0 * u.Hz, 30.0 * u.Hz * u.second ** 0.5))
+
+    def run(parts, **more):
+        monkeypatch.setenv(jr.batches.PARTS_ENV, str(parts))
+        return S.sweep(d, **kw, **more)
+
+    one, two = run(1), run(2)
+    assert np.any(_values(one, "mean") != _values(two, "mean"))           # the split matters
+    run(1, out_dir=tmp_path, max_chunks=1)
+    assert json.loads((tmp_path / "spec.json").read_text())["cpu_parts"] == 1
+    resumed = run(2, out_dir=tmp_path)
+    assert resumed.complete
+    for name in ("mean", "std", "skewness", "psd"):
+        np.testing.assert_array_equal(_values(resumed, name), _values(one, name))
+
+
 def test_chunk_for_memory_arithmetic():
     # half of the free memory, whole multiples of 256 sets per device, at most 2^20 per device
     assert S.chunk_for_memory(1000.0, 1e6, 2) == 2 * 256              # 500 sets fit per device -> 256
