@@ -47,24 +47,30 @@ def run_tasks(executor, fn: Callable, tasks: dict, *, on_done: Callable, lost: s
     ``on_done(result)`` in this thread as each one finishes. The first task that fails cancels those not started
     and raises its own error (with a note naming the task); a lost worker raises :class:`WorkerLostError`, its
     message followed by ``lost`` (what is kept and how to go on)."""
+    futures = {}
     if is_dask_client(executor):
         from distributed import KilledWorker, as_completed
 
-        futures = {executor.submit(fn, task, pure=False): name for name, task in tasks.items()}
-        finished, lost_types = as_completed(futures), (KilledWorker,)
+        completed, lost_types = as_completed, (KilledWorker,)
+
+        def submit(task):
+            return executor.submit(fn, task, pure=False)
 
         def cancel():
             executor.cancel(list(futures))
     else:
-        futures = {executor.submit(fn, task): name for name, task in tasks.items()}
-        finished, lost_types = cf.as_completed(futures), (cf.BrokenExecutor,)
+        completed, lost_types = cf.as_completed, (cf.BrokenExecutor,)
+
+        def submit(task):
+            return executor.submit(fn, task)
 
         def cancel():
             for f in futures:
                 f.cancel()
     name = None
     try:
-        for future in finished:
+        futures.update({submit(task): name for name, task in tasks.items()})     # a broken pool refuses here
+        for future in completed(futures):
             name = futures[future]
             on_done(future.result())
     except lost_types as err:

@@ -84,16 +84,20 @@ def hermite_weights(d, lo, c, gk, dt_s, dtype):
     return planes + at_start * start[None], now * jnp.stack([g01, c * dt_s * g11], -1)
 
 
+def _sums(weights, samples):
+    return jnp.sum((weights * samples[None]).reshape(weights.shape[:2] + (-1,)), axis=-1)
+
+
 @jax.custom_vjp
 def past_sums(weights, samples):
     """Σ_k Σ_j weights[c, i, k, j] · samples[i, k, j], shape (stages, N): every stage's read of the stored samples
     (i: receiver, k: sample plane, j: sender), computed once per step. Its own gradient rule keeps the gradient of
     a delayed network lean: one product per pair and stage, on stage cotangents computed once."""
-    return jnp.sum((weights * samples[None]).reshape(weights.shape[:2] + (-1,)), axis=-1)
+    return _sums(weights, samples)
 
 
 def _past_sums_fwd(weights, samples):
-    return past_sums(weights, samples), (weights, samples)
+    return _sums(weights, samples), (weights, samples)     # plain operations: forward-over-reverse (Hessians) works
 
 
 def _past_sums_bwd(res, g):

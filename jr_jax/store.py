@@ -114,9 +114,9 @@ class CheckpointStore:
                              f"checkpoints that this process can create and write.") from None
         if exclusive:
             self._hold_job()
-        with self._locked():
+        with self._locked():            # again under the lock: a process that began beside this one wrote first
+            self._check_spec(spec, error)
             if stored_spec(self.path) is None:
-                self._check_spec(spec, error)
                 _atomic_write(self.path / SPEC, json.dumps(spec, indent=1, sort_keys=True).encode())
         self.spec = spec
 

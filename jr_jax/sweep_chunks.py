@@ -105,7 +105,8 @@ class Chunks:
                 args = jax.tree.map(lambda x: jax.device_put(x, spread if np.ndim(x) else whole), args)
             return sweep_chunk(*args, self.key, self.dt_s, **self.static)
 
-        parts = cpu_parts(len(idx)) if self.parts is None else min(self.parts, len(idx))
+        # several devices shard one call instead (each part would need a multiple of the devices' count)
+        parts = cpu_parts(len(idx)) if self.parts is None or n_dev > 1 else min(self.parts, len(idx))
         return join(split_runs(part, len(idx), parts), n_real)
 
 

@@ -10,7 +10,7 @@ from tests.golden.make_golden import outputs, sha256
 GOLDEN = np.load(Path(__file__).parent / "golden" / "golden.npz")
 
 # Outputs allowed to differ from the recording by float32 rounding: the cause, and the largest difference allowed as
-# a fraction of the output's range.
+# a fraction of the output's largest magnitude.
 ROUNDING: dict[str, tuple[str, float]] = {
     "network_eeg": ("the delayed read sums each stage's three sample planes in one reduction (a different float32 "
                     "order); the noisy network's dynamics grow that rounding (1 ulp at first) over the 1 s run", 1e-5),

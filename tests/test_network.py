@@ -326,3 +326,23 @@ def test_a_lesioned_region_runs_as_an_isolated_column():
         N.lesion(net, [6])
     with pytest.raises(ValueError, match="'nowhere' is not a region"):
         N.lesion(net, "nowhere")
+
+
+def test_hessian_through_the_delays_matches_finite_differences_of_the_gradient():
+    """The linear delayed read has its own reverse-mode rule (jr_jax.history.past_sums); forward-over-reverse, as
+    jax.hessian and the Laplace errors of a network fit use it, goes through it (float64)."""
+    with jax.enable_x64(True):
+        net = N.network(C.example(4), coupling=0.5, max_delay=60 * u.ms)
+
+        def loss(th):
+            n = dataclasses.replace(net, coupling=th[0], speed=u.Quantity(th[1], unit=u.meter / u.second))
+            r = jr.trace(jr.JRParams(), duration=30 * u.ms, dt=0.1 * u.ms, network=n, dtype=jnp.float64,
+                         record=jr.Record(("eeg",), every=10))
+            return jnp.mean(r.eeg.to_decimal(u.mV) ** 2)
+
+        th, eps = jnp.array([0.5, 3.0]), 1e-5
+        h = np.asarray(jax.hessian(loss)(th))
+        g = jax.grad(loss)
+        fd = np.stack([(g(th + eps * e) - g(th - eps * e)) / (2 * eps) for e in np.eye(2)])
+    np.testing.assert_allclose(h, fd, rtol=1e-5, atol=1e-12)
+    assert np.all(np.abs(h) > 0)
