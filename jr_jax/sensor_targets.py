@@ -32,7 +32,8 @@ from .solvers import Solver, solver as get_solver
 from .simulation import DEFAULT_DT, DEFAULT_METHOD
 from .spectra import welch
 from .store import digest
-from .targets import ProfiledTarget, band_hz, boxcar_power, positive_time, steps_per_sample, welch_plan
+from .targets import (ProfiledTarget, band_hz, boxcar_power, epoch_settings, positive_time, steps_per_sample,
+                      welch_plan)
 from .units import check_bool, check_int
 from .whole_brain import NetworkModel, check_run, has_pulse, network_model
 
@@ -164,21 +165,12 @@ def network_erp_target(recording: Recording, network, drive=None, *, params=None
         raise ValueError(f"the drive has no stimulus (whole_brain.stimulus(network, regions, peak, onset)): an evoked "
                          f"response needs one; got {start.drive!r}.")
     rows = _space(space, start, recording)
-    dt_s, _, tr_s, dtype, _ = run_settings(1.0 * u.second, dt, transient, dtype, start.drive, None)
-    every = steps_per_sample("the evoked-response target", recording.fs_hz, dt_s)
-    n = recording.values.shape[0]
-    if n < 8:
-        raise ValueError(f"the recording must have at least 8 samples; got {n}.")
-    scale = recording.unit is None if scale is None else scale
-    scale, baseline = check_bool("scale", scale), check_bool("baseline", baseline)
-    check_budget = check_bool("check_budget", check_budget)
-    if recording.unit is None and not scale:
-        raise ValueError("data in arbitrary units (unit=None) needs scale=True; give the data's unit to fit without a "
-                         "scale.")
-    n_tr = whole_steps("transient", tr_s, dt_s)
-    check_run("network_erp_target", n, every, dt_s, n_tr, start.network.n_regions, 1, dtype, check_budget)
-    return NetworkERPTarget(recording, start, rows, space, dt_s, get_solver(method), n_tr, every, scale, baseline,
-                            dtype, check_budget)
+    e = epoch_settings("the evoked-response target", recording, start.drive, dt, transient, dtype, scale, baseline,
+                       check_budget)
+    check_run("network_erp_target", recording.values.shape[0], e.every, e.dt_s, e.transient_steps,
+              start.network.n_regions, 1, e.dtype, e.check_budget)
+    return NetworkERPTarget(recording, start, rows, space, e.dt_s, get_solver(method), e.transient_steps, e.every,
+                            e.scale, e.baseline, e.dtype, e.check_budget)
 
 
 # -- resting state: spectra and functional connectivity ------------------------------------------------------------

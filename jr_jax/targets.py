@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import NamedTuple
 
 import brainunit as u
 import jax
@@ -35,6 +36,37 @@ from .units import check_bool, check_dim, check_int, check_range, check_scalar
 def _mv_to(unit) -> float:
     """Factor from model mV to ``unit`` (1 for arbitrary units)."""
     return 1.0 if unit is None else float((1.0 * u.mV).to_decimal(unit))
+
+
+class Epoch(NamedTuple):
+    """The checked settings of an evoked-response target (:func:`epoch_settings`)."""
+
+    dt_s: float
+    transient_steps: int
+    dtype: object
+    every: int
+    scale: bool
+    baseline: bool
+    check_budget: bool
+
+
+def epoch_settings(what: str, recording: Recording, drive: Drive, dt, transient, dtype, scale, baseline,
+                   check_budget) -> Epoch:
+    """Check the settings that the single-column and the network evoked-response targets share: the step, the
+    transient, whole steps per sample, at least 8 samples, and a scale (default: for data in arbitrary units, which
+    cannot be fitted without one)."""
+    dt_s, _, tr_s, dtype, _ = run_settings(1.0 * u.second, dt, transient, dtype, drive, None)
+    every = steps_per_sample(what, recording.fs_hz, dt_s)
+    n = recording.values.shape[0]
+    if n < 8:
+        raise ValueError(f"{what} must have at least 8 samples; got {n}.")
+    scale = recording.unit is None if scale is None else scale
+    scale, baseline = check_bool("scale", scale), check_bool("baseline", baseline)
+    if recording.unit is None and not scale:
+        raise ValueError("data in arbitrary units (unit=None) needs scale=True; give the data's unit to fit without "
+                         "a scale.")
+    return Epoch(dt_s, whole_steps("transient", tr_s, dt_s), dtype, every, scale, baseline,
+                 check_bool("check_budget", check_budget))
 
 
 def steps_per_sample(what: str, fs_hz: float, dt_s: float) -> int:
@@ -161,21 +193,13 @@ def erp_target(data: Recording, drive, *, dt=DEFAULT_DT, method: str | Solver = 
     if drive.is_random:
         raise ValueError("an ERP target needs a deterministic drive (the ERP is the mean response); fit a noisy "
                          "drive's output with spectrum_target.")
-    dt_s, _, tr_s, dtype, _ = run_settings(1.0 * u.second, dt, transient, dtype, drive, None)
-    every = steps_per_sample("the ERP target", data.fs_hz, dt_s)
+    e = epoch_settings("the ERP target", data, drive, dt, transient, dtype, scale, baseline, check_budget)
     n = data.values.shape[0]
-    if n < 8:
-        raise ValueError(f"the ERP target must have at least 8 samples; got {n}.")
-    baseline, check_budget = check_bool("baseline", baseline), check_bool("check_budget", check_budget)
-    if scale is None:
-        scale = data.unit is None
-    scale, n_tr = check_bool("scale", scale), whole_steps("transient", tr_s, dt_s)
-    check_run_budget("erp_target", steps=n_tr + (n - 1) * every, dt_s=dt_s, record_bytes=n * dtype.itemsize,
-                     records=f"{n:,} samples", advice="Use a shorter transient or a larger dt", check=check_budget)
-    if data.unit is None and not scale:
-        raise ValueError("data in arbitrary units (unit=None) needs scale=True; give the data's unit to fit without "
-                         "a scale.")
-    return ERPTarget(data, drive, dt_s, get_solver(method), n_tr, every, scale, baseline, dtype, check_budget)
+    check_run_budget("erp_target", steps=e.transient_steps + (n - 1) * e.every, dt_s=e.dt_s,
+                     record_bytes=n * e.dtype.itemsize, records=f"{n:,} samples",
+                     advice="Use a shorter transient or a larger dt", check=e.check_budget)
+    return ERPTarget(data, drive, e.dt_s, get_solver(method), e.transient_steps, e.every, e.scale, e.baseline,
+                     e.dtype, e.check_budget)
 
 
 # -- spectrum -----------------------------------------------------------------------------------------------------
