@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
+import sys
 from typing import Callable
 
 import jax
@@ -368,15 +370,25 @@ def _result(objective, par, run: _Run, theta0: np.ndarray, value: Callable, step
     starts_info = {"initial": initial, "final": final, "loss": np.asarray(run.best_loss, np.float64)}
     est = ({}, None, None, None, None)     # stderr, covariance, correlation, eigenvalues, identifiable
     if laplace and np.isfinite(run.best_loss[b]):
-        # stacklevel 4: the warning points at the caller of fit (laplace_estimate <- _result <- fit <- caller)
         est = laplace_estimate(value, th_best, par.fields, x_best, float(run.best_loss[b]),
-                               getattr(objective, "n_points", None), stacklevel=4,
+                               getattr(objective, "n_points", None), stacklevel=_caller_level(),
                                factor=getattr(par, "covariance_factor", None))
     nuisance = objective.nuisance(params) if hasattr(objective, "nuisance") else {}
     names = tuple(f.name for f in par.fields)
     return FitResult(params, names, par.fields, x_best, float(run.best_loss[b]), run.history[:run.step],
                      run.grad_norm[:run.step],
                      converged, reason, run.step, b, starts_info, *est, nuisance)
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` for laplace's warning, called from :func:`_result` (this function's caller), that points
+    at the first frame outside jr_jax: the user's call of :func:`fit`, or of a method that calls it
+    (:meth:`NetworkModel.fit`)."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(1), 2          # laplace is level 1, _result (its caller) level 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def fit(objective: Callable, *, start: JRParams | None = None, free=DEFAULT_FREE, bounds: dict | None = None,

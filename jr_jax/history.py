@@ -91,8 +91,9 @@ def _sums(weights, samples):
 @jax.custom_vjp
 def past_sums(weights, samples):
     """Σ_k Σ_j weights[c, i, k, j] · samples[i, k, j], shape (stages, N): every stage's read of the stored samples
-    (i: receiver, k: sample plane, j: sender), computed once per step. Its own gradient rule keeps the gradient of
-    a delayed network lean: one product per pair and stage, on stage cotangents computed once."""
+    (i: receiver, k: sample plane, j: the receiver's sender slot), computed once per step. Its own gradient rule
+    keeps the gradient of a delayed network lean: one product per pair and stage, on stage cotangents computed
+    once."""
     return _sums(weights, samples)
 
 

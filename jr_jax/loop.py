@@ -155,36 +155,40 @@ def riders(tree, dtype):
 
 
 class Coupled(Sets):
-    """A network (:class:`jr_jax.network.Network`): the carry holds the packed columns (6, N) and the ring buffer of
-    delayed rates (step m in row m mod rows); each solver stage gets the network's input at that stage's time.
-    Column i draws its noise from ``jax.random.split(key, N)[i]``, as a single column would from that key."""
+    """A network (:class:`jr_jax.network.Network`): the carry holds the packed columns (6, N), the ring buffer of
+    delayed rates, raveled (step m in row m mod rows), and the read carried to the next step (or None); each solver
+    stage gets the network's input at that stage's time. Column i draws its noise from
+    ``jax.random.split(key, N)[i]``, as a single column would from that key."""
 
-    def __init__(self, solver, params, drive, dt, key, dtype, network, n_buf):
+    def __init__(self, solver, params, drive, dt, key, dtype, network, history_shape):
         super().__init__(solver, params, drive, dt, key, dtype)
-        self.network, self.n_buf = network, n_buf
+        self.network, self.history_shape, self.n_buf = network, history_shape, history_shape[0]
         self.col_keys = jax.random.split(key, network.n_regions)
         self.p_cols = jax.tree.map(lambda x: jnp.broadcast_to(x, (network.n_regions,)), params)
-        self.prep = network.prepare(dt.mantissa, n_buf, dtype, solver.stages)
+        # measured on a CPU: with a random drive, carrying the read from step to step costs more than it saves
+        self.prep = network.prepare(dt.mantissa, self.n_buf, dtype, solver.stages, carry=not drive.is_random)
 
     def noise(self, i):
         return jax.vmap(lambda k, pc: self.solver.noise(rng.fold_in(k, i), self.dt, pc, self.drive))(self.col_keys,
                                                                                                      self.p_cols)
 
     def carry(self, state, step0):
-        return pack(state.columns), jnp.roll(state.history, step0 % self.n_buf, axis=0)
+        hist = jnp.roll(state.history, step0 % self.n_buf, axis=0).reshape(-1)
+        return pack(state.columns), hist, self.network.first_read(hist, step0, self.prep)
 
     def columns(self, carry):
         return carry[0]
 
     def final(self, carry, step):
-        return NetworkState(unpack(carry[0]), jnp.roll(carry[1], -(step % self.n_buf), axis=0))
+        return NetworkState(unpack(carry[0]), jnp.roll(carry[1].reshape(self.history_shape), -(step % self.n_buf),
+                                                        axis=0))
 
     def advance(self, c, i, noise):
-        y, hist = c
-        hook = self.network.input_at(hist, i, self.prep, self.params)
+        y, hist, carried = c
+        hook, carried = self.network.input_at(hist, i, self.prep, self.params, carried)
         y = pack(self.solver.step(unpack(y), i.astype(self.dtype) * self.dt, self.dt, self.params, self.drive, noise,
                                   hook))
-        return y, self.network.push(hist, i + 1, unpack(y), self.params)
+        return y, self.network.push(hist, i + 1, unpack(y), self.params), carried
 
 
 # -- the loop -----------------------------------------------------------------------------------------------------
@@ -204,7 +208,7 @@ def run_chunk(params, drive, state, key, step0, dt_s, *, solver, n_windows, ever
     p = canonical(params, dtype)
     dt = u.Quantity(jnp.asarray(dt_s, dtype), unit=u.second)
     if network is not None:
-        layout = Coupled(solver, p, drive, dt, key, dtype, network, state.history.shape[0])
+        layout = Coupled(solver, p, drive, dt, key, dtype, network, state.history.shape)
     else:
         layout = (Column if single and not checkpoint else Sets)(solver, p, drive, dt, key, dtype)
     carry0 = layout.carry(state, step0)

@@ -22,7 +22,8 @@ t + c·dt − τ_ij by interpolation between stored steps (:mod:`jr_jax.history`
 Hermite, fourth order); when that time is inside the current step (τ_ij < c·dt; τ = 0 is instantaneous coupling) it
 interpolates between the step's start and the stage's own state. The result is continuous and piecewise smooth in
 τ, hence differentiable with respect to the weights, G and the conduction speed. Before t = 0 the history is the
-initial state's rate (constant).
+initial state's rate (constant). The read visits the connectome's connected pairs only (``pairs="connected"``, laid
+out per receiver when that is at most half of the columns) or every pair (``pairs="all"``).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from .model import JRState, eeg, sigmoid
 from .params import FIELD_NAMES
 
 RULES = ("afferent", "pyramidal")
+PAIRS = ("connected", "all")
 DEFAULT_SPEED = 3.0 * u.meter / u.second
 
 
@@ -63,7 +65,8 @@ class Network:
     """Build with :func:`network`. Leaves: weights (N, N), lengths_mm (N, N) or None, speed (m/s) or None,
     delays_s (N, N) or None, coupling (G), field (N, N) or None, field_gain (β), lead_field (M, N) or None.
     Static: rule, max_delay_s (sets the ring buffer), labels, sensor_names (the lead field's sensors, or None),
-    interpolation (the delayed read, :mod:`jr_jax.history`)."""
+    interpolation (the delayed read, :mod:`jr_jax.history`), senders (per receiving column, the columns it reads:
+    the connectome's nonzero weights; None: all columns)."""
 
     weights: jax.Array
     lengths_mm: jax.Array | None
@@ -78,11 +81,12 @@ class Network:
     labels: tuple
     sensor_names: tuple | None = None
     interpolation: str = "linear"
+    senders: tuple | None = None
 
     def tree_flatten(self):
         return ((self.weights, self.lengths_mm, self.speed, self.delays_s, self.coupling, self.field,
                  self.field_gain, self.lead_field), (self.rule, self.max_delay_s, self.labels, self.sensor_names,
-                                                     self.interpolation))
+                                                     self.interpolation, self.senders))
 
     @classmethod
     def tree_unflatten(cls, aux, children):
@@ -128,68 +132,128 @@ class Network:
         dS/dt = 0 before t = 0 and the state's own dS/dt at t = 0)."""
         cols = JRState(*(u.Quantity(jnp.broadcast_to(jnp.asarray(x.mantissa, dtype), (self.n_regions,)), unit=x.unit)
                          for x in state))
-        h = self.samples(cols, params).astype(dtype)
+        h = _samples(self, cols, params).astype(dtype)
         if self.interpolation == "linear":
             return NetworkState(cols, jnp.broadcast_to(h, (self.buffer_steps(dt_s), self.n_regions)))
         before = jnp.broadcast_to(h * jnp.asarray([[1], [0]], dtype), self.history_shape(dt_s))
         return NetworkState(cols, before.at[0].set(h))
 
     def push(self, history, step, state: JRState, params):
-        """Store the rate of ``state`` (the state at global step ``step``)."""
-        return history.at[step % history.shape[0]].set(self.samples(state, params).astype(history.dtype))
+        """Store the samples of ``state`` (the state at global step ``step``) in the flat ring buffer ``history``
+        (rows × samples per row, raveled: the loop's carry)."""
+        row = self.samples(state, params).astype(history.dtype).reshape(-1)
+        return jax.lax.dynamic_update_slice(history, row, ((step % (history.shape[0] // row.shape[0])) * row.shape[0],))
 
-    def prepare(self, dt_s, n_buf: int, dtype, stages) -> dict:
+    def links(self) -> tuple[np.ndarray, np.ndarray]:
+        """The pairs the delayed read visits, laid out (receiver, slot): the senders' indices (N, slots) and a 0/1
+        mask of the visited ones. With :attr:`senders` and no receiver reading more than half of the columns, each
+        receiver's senders padded to the largest in-degree (the read then costs the in-degree, not N); else every
+        column in order (XLA folds that into the gather, which is faster when the slots are many)."""
+        n = self.n_regions
+        slots = 0 if self.senders is None else max(1, max(len(s) for s in self.senders))
+        if self.senders is None or slots > n // 2:
+            return np.tile(np.arange(n, dtype=np.int32), (n, 1)), self.visited()
+        cols, mask = np.zeros((n, slots), np.int32), np.zeros((n, slots))
+        for i, s in enumerate(self.senders):
+            cols[i, :len(s)], mask[i, :len(s)] = s, 1.0
+        return cols, mask
+
+    def visited(self) -> np.ndarray:
+        """(N, N) 0/1: the pairs the delayed read visits (:attr:`senders`)."""
+        if self.senders is None:
+            return np.ones((self.n_regions,) * 2)
+        keep = np.zeros((self.n_regions,) * 2)
+        for i, s in enumerate(self.senders):
+            keep[i, list(s)] = 1.0
+        return keep
+
+    def read_weights(self) -> jax.Array:
+        """G·K restricted to the pairs the read visits."""
+        gk = self.coupling * self.weights
+        return gk if self.senders is None else gk * self.visited()
+
+    def prepare(self, dt_s, n_buf: int, dtype, stages, carry: bool = True) -> dict:
         """Per-run constants of the delayed read (traceable; computed once, outside the loop).
 
         With d_ij = τ_ij / dt steps and l_ij = ⌊−d_ij⌋, a stage at c·dt after the step's start reads column j at
         step + c − d_ij, which lies between the stored samples step + l_ij + {0, 1, 2} (c ≤ 1). For each stage
         fraction c the read is a weighted sum of those three samples, or, when c − d_ij ≥ 0 (the read falls inside the
-        current step), of the step's start and the stage's own state (:mod:`jr_jax.history`). Returned: the sample
-        offsets ``lo``, each pair's sample rows ``rows`` (receiver, plane, sender), and the matrices G·K_ij·weight:
-        linear, ``planes`` (stage, receiver, plane, sender) for every distinct c at once and, per c, its index there
-        and the start and stage rates' matrices; Hermite, per c, the planes the stage uses, their
-        weights laid out (receiver, rate|slope × plane × sender) with the start folded in, and the stage's own
-        (receiver, rate|slope × sender)."""
-        d = jnp.clip(self._delays_s().astype(dtype) / dt_s, 0.0, n_buf - 2)
+        current step), of the step's start (the sample at step + 0, one of the three) and the stage's own state
+        (:mod:`jr_jax.history`). The pairs are laid out (receiver, slot) over :meth:`links`. Returned: the senders
+        ``cols`` (receiver, slot), each pair's sample rows ``rows`` (receiver, plane, slot) and the matrices
+        G·K_ij·weight: linear, ``planes`` (stage, receiver, plane, slot) for every distinct c at once and, per c, its
+        index there and the stage rates' (N, N) matrix; Hermite, per c, the planes the stage uses, their weights laid
+        out (receiver, rate|slope × plane × slot), and the stage's own (receiver, rate|slope × sender)."""
+        cols, mask = self.links()
+        d_full = jnp.clip(self._delays_s().astype(dtype) / dt_s, 0.0, n_buf - 2)
+        gk_full = self.read_weights().astype(dtype)
+        receivers = np.arange(self.n_regions)[:, None]
+        d, gk = d_full[receivers, cols], gk_full[receivers, cols] * jnp.asarray(mask, dtype)
         lo = jnp.floor(-d)
-        gk = (self.coupling * self.weights).astype(dtype)
-        out = {"lo": lo.astype(jnp.int32)}
-        out["rows"] = out["lo"][:, None, :] + jnp.arange(3, dtype=jnp.int32)[None, :, None]     # (i, plane, j)
+        lo_full = jnp.floor(-d_full)
+        out = {"cols": cols}
+        out["rows"] = lo.astype(jnp.int32)[:, None, :] + jnp.arange(3, dtype=jnp.int32)[None, :, None]
         if self.interpolation == "linear":
+            at_start = (jnp.arange(3)[:, None, None] == -lo[None]).astype(dtype)    # the plane of step + 0
             cs = tuple(dict.fromkeys(stages))
-            reads = [linear_weights(d, lo, c, gk, dtype) for c in cs]
-            out["planes"] = jnp.stack([jnp.stack(r[0], axis=1) for r in reads])      # (stage, i, plane, j)
-            for k, (c, r) in enumerate(zip(cs, reads)):
-                out[c] = (k,) + r[1:]
+            # with stages at 0 and 1, a step's read at its start is the last step's read at its end: carried over
+            carry = carry and 0 in cs and 1 in cs
+            summed = tuple(c for c in cs if not (carry and c == 0))
+            planes = []
+            for k, c in enumerate(summed):
+                past, start, _ = linear_weights(d, lo, c, gk, dtype)
+                planes.append(jnp.stack(past) + at_start * start[None])
+                out[c] = (k, linear_weights(d_full, lo_full, c, gk_full, dtype)[2])
+            out["planes"] = jnp.transpose(jnp.stack(planes), (0, 2, 1, 3))          # (stage, i, plane, slot)
+            if carry:
+                out[0], out["carried"] = (None, out[1][1]), out[1][0]
             return out
         n = self.n_regions
         for c in dict.fromkeys(stages):
-            planes, own = hermite_weights(d, lo, c, gk, dt_s, dtype)
+            planes, _ = hermite_weights(d, lo, c, gk, dt_s, dtype)
+            _, own = hermite_weights(d_full, lo_full, c, gk_full, dt_s, dtype)
             used = slice(0, 2) if c == 0 else slice(1, 3) if c == 1 else slice(0, 3)   # the others' weights are 0
-            w = jnp.transpose(planes[used], (1, 3, 0, 2))               # (i, rate|slope, plane, j) as the samples
+            w = jnp.transpose(planes[used], (1, 3, 0, 2))               # (i, rate|slope, plane, slot) as the samples
             out[c] = (used, w.reshape(n, -1), jnp.transpose(own, (0, 2, 1)).reshape(n, 2 * n))
         return out
 
-    def input_at(self, history, step, prep, params):
-        """The coupling hook of one integrator step from global step ``step``: ``hook(state, c) -> (dp, q)`` in Hz at
-        the stage time (step + c)·dt for that stage's state (``prep`` from :meth:`prepare`)."""
-        n_buf, n = history.shape[0], self.n_regions
-        cols = jnp.arange(n)[None, :]
+    def first_read(self, history, step, prep):
+        """What a run starting at global step ``step`` carries into its first step (see :meth:`input_at`): the
+        delayed read at the end of step − 1 without its stage term, or None."""
+        return None if "carried" not in prep else self._past(history, step - 1, prep)[prep["carried"]]
+
+    def _past(self, history, step, prep):
+        """The linear read's past sums at every summed stage of global step ``step``, (stages, N)."""
+        n = self.n_regions
+        # all stages' reads at once, one flat index per sample (row·N + column)
+        flat = (step + prep["rows"]) % (history.shape[0] // n) * n + self._senders_of(prep)
+        return past_sums(prep["planes"], history[flat])
+
+    def _senders_of(self, prep):
+        """The senders' columns, (N, 1, slots); every column in order as an iota, which XLA folds into the gather."""
+        if prep["cols"].shape[-1] == self.n_regions:
+            return jnp.arange(self.n_regions, dtype=jnp.int32)[None, None, :]
+        return prep["cols"][:, None, :]
+
+    def input_at(self, history, step, prep, params, carried=None):
+        """The coupling hook of one integrator step from global step ``step``, ``hook(state, c) -> (dp, q)`` in Hz
+        at the stage time (step + c)·dt for that stage's state, from the flat ring buffer ``history`` (see
+        :meth:`push`; flat, so that the gradient adds each step's read into the buffer's cotangent in place), and
+        what the next step carries. With stages at 0 and 1 (linear read) the read at a step's start is the last
+        step's read at its end, ``carried`` (:meth:`first_read`; the solver evaluates c = 0 at the step's start
+        state): one sum over the pairs fewer per step. ``prep`` from :meth:`prepare`."""
+        n = self.n_regions
         if self.interpolation == "linear":
-            # all stages' reads at once, one flat index per sample (row·N + column): the gradient's scatter is lean
-            flat = (step + prep["rows"]) % n_buf * n + cols[None]
-            past = past_sums(prep["planes"], history.reshape(-1)[flat])
-            h_start = history[step % n_buf]
+            past = self._past(history, step, prep)
 
             def read(state, c):
-                k, w_start, w_stage = prep[c]
-                h_stage = self.presynaptic(state, params).astype(history.dtype)
-                return past[k] + w_start @ h_start + w_stage @ h_stage
+                k, w_stage = prep[c]
+                return (carried if k is None else past[k]) + w_stage @ self.presynaptic(state, params).astype(
+                    history.dtype)
         else:
-            rows = (step + prep["rows"]) % n_buf
-            # (i, rate|slope, plane, j), gathered once per step (the barrier keeps XLA from gathering per stage)
-            samples = jax.lax.optimization_barrier(jnp.stack([history[rows, 0, cols[None]],
-                                                              history[rows, 1, cols[None]]], axis=1))
+            rate = (step + prep["rows"]) % (history.shape[0] // (2 * n)) * (2 * n) + self._senders_of(prep)
+            # (i, rate|slope, plane, slot), gathered once per step (the barrier keeps XLA from gathering per stage)
+            samples = jax.lax.optimization_barrier(jnp.stack([history[rate], history[rate + n]], axis=1))
             past = {c: jnp.sum(prep[c][1] * samples[:, :, prep[c][0]].reshape(n, -1), axis=-1)
                     for c in prep if not isinstance(c, str)}
 
@@ -209,7 +273,7 @@ class Network:
                 dp = fb if dp is None else dp + fb
             return dp, q
 
-        return hook
+        return hook, (None if "carried" not in prep else past[prep["carried"]])
 
     def check_noise(self, drive):
         """Column noise is drawn per column from one intensity: the drive's random part must be a scalar."""
@@ -238,6 +302,12 @@ class Network:
         return u.Quantity(out, unit=u.mV)
 
 
+@jax.jit
+def _samples(net: Network, state: JRState, params):
+    # compiled: brainunit formats both operands of an eager − into its error message, 30 ms for 76 columns
+    return net.samples(state, params)
+
+
 def field_kernel(connectome: Connectome, length=20.0 * u.mmeter) -> np.ndarray:
     """F_ij = exp(−d_ij / length) from the distances between region centres (1 on the diagonal)."""
     check_dim("length", length, u.mmeter, "20. * u.mmeter")
@@ -256,7 +326,8 @@ def _matrix(name, x, shape):
 
 
 def network(connectome: Connectome, *, coupling=1.0, speed=DEFAULT_SPEED, delays=None, rule: str = "afferent",
-            field=None, field_gain=0.0, lead_field=None, max_delay=None, interpolation: str = "linear") -> Network:
+            field=None, field_gain=0.0, lead_field=None, max_delay=None, interpolation: str = "linear",
+            pairs: str = "connected") -> Network:
     """A network of Jansen–Rit columns on ``connectome``.
 
     Args:
@@ -273,6 +344,10 @@ def network(connectome: Connectome, *, coupling=1.0, speed=DEFAULT_SPEED, delays
       interpolation: the read of the delayed rates between stored steps (:mod:`jr_jax.history`): ``"linear"``
         (second order) or ``"hermite"`` (cubic Hermite from the rates and their time derivatives: fourth order with
         RK4, twice the buffer, about twice the time of a 76-region step; docs "Solvers").
+      pairs: the pairs the delayed read visits: ``"connected"`` (those with a nonzero weight in ``connectome``; on
+        a sparse connectome the read costs its largest in-degree, not N; a gradient with respect to the weights
+        covers these pairs only, and traced weights elsewhere are ignored) or ``"all"`` (every pair: for a gradient
+        with respect to every weight, or to stack networks of different connectomes for ``vmap``).
 
     Every argument is checked (type, unit, shape, finiteness, range); the errors name it.
     """
@@ -283,6 +358,8 @@ def network(connectome: Connectome, *, coupling=1.0, speed=DEFAULT_SPEED, delays
     if not isinstance(interpolation, str) or interpolation not in READS:
         raise ValueError(f"interpolation must be one of {READS} (the read of the delayed rates); got "
                          f"{interpolation!r}.")
+    if not isinstance(pairs, str) or pairs not in PAIRS:
+        raise ValueError(f"pairs must be one of {PAIRS} (the pairs the delayed read visits); got {pairs!r}.")
     n = connectome.n_regions
     check_range("coupling", check_scalar("coupling", coupling), u.UNITLESS)
     check_range("field_gain", check_scalar("field_gain", field_gain), u.UNITLESS)
@@ -328,7 +405,15 @@ def network(connectome: Connectome, *, coupling=1.0, speed=DEFAULT_SPEED, delays
                    None if delays_s is None else jnp.asarray(delays_s), jnp.asarray(coupling, dtype=float),
                    None if field_m is None else jnp.asarray(field_m), jnp.asarray(field_gain, dtype=float),
                    None if lead is None else jnp.asarray(lead), rule, max_s, connectome.labels, sensor_names,
-                   interpolation=interpolation)
+                   interpolation=interpolation, senders=_senders(connectome.weights) if pairs == "connected" else None)
+
+
+def _senders(weights) -> tuple | None:
+    """Per receiver, the columns with a nonzero weight (None when every pair has one)."""
+    w = np.asarray(weights) != 0
+    if w.all():
+        return None
+    return tuple(tuple(int(j) for j in np.flatnonzero(row)) for row in w)
 
 
 def region_indices(labels: tuple, regions, what: str = "regions") -> list[int]:
@@ -382,10 +467,19 @@ def _longest_delay(tau_s, weights) -> float:
 
 
 def check_delays_fit(net: Network):
-    """Host-side check that the delays fit the ring buffer (skipped under tracing, where they are clipped)."""
+    """Host-side checks of a network before a run: concrete weights only where its read visits (also when other
+    leaves are traced), and delays within the ring buffer (skipped under tracing, where they are clipped)."""
+    if net.senders is not None and is_concrete(net.weights):
+        outside = (np.asarray(net.weights) != 0) & (net.visited() == 0)
+        if outside.any():
+            i, j = np.argwhere(outside)[0]
+            raise ValueError(f"the network's weights are nonzero where its connectome had none (row {i}, column {j}, "
+                             f"of {int(outside.sum())}); its delayed read visits only the connectome's "
+                             f"pairs: build it with network(connectome_with_these_weights) or pairs=\"all\".")
     if not is_concrete(net):
         return
-    longest = _longest_delay(net._delays_s(), net.weights)
+    with jax.ensure_compile_time_eval():     # concrete leaves inside a jit (e.g. a fit of A only) are computed here
+        longest = _longest_delay(net._delays_s(), net.weights)
     if longest > net.max_delay_s * (1 + 1e-6) + 1e-12:
         raise ValueError(f"a delay of {longest * 1e3:.6g} ms exceeds the network's max_delay = "
                          f"{net.max_delay_s * 1e3:.6g} ms (the ring buffer); build it with a larger max_delay.")

@@ -17,24 +17,24 @@ connectivity, each a differentiable ``loss(model: NetworkModel) -> scalar`` for 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import brainunit as u
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-import math
-
 from .checks import run_settings, whole_steps
 from .data import Recording
 from .network import Network
 from .solvers import Solver, solver as get_solver
 from .simulation import DEFAULT_DT, DEFAULT_METHOD
+from .sampling import lag_product_sums, log_psd_variance, welch_segments
 from .spectra import welch
 from .store import digest
 from .targets import (ProfiledTarget, band_hz, boxcar_power, epoch_settings, positive_time, steps_per_sample,
                       welch_plan)
-from .units import check_bool, check_int
+from .units import check_bool, check_dim, check_int
 from .whole_brain import NetworkModel, check_run, has_pulse, network_model
 
 SPACES = ("sensors", "regions")
@@ -118,6 +118,26 @@ class NetworkERPTarget(ProfiledTarget):
     def n_points(self) -> int:
         """Samples × channels compared (the Laplace approximation's n)."""
         return int(self.recording.values.size)
+
+    def prior_weight(self, noise=None) -> float:
+        """The weight of the priors' Σ z² beside this loss, (noise² / var(data)) / n: the loss is the mean of n squared
+        residuals over var(data), so with sensor noise of SD ``noise`` (the recording's unit) the negative
+        log-posterior is 1/(2w) times loss + w·Σ z²."""
+        rec = self.recording
+        if noise is None:
+            raise ValueError("priors need noise=: the sensor noise's standard deviation, in the recording's unit "
+                             f"({rec.unit or 'arbitrary units: a plain number'}), to weigh them against the data.")
+        if rec.unit is None:
+            if isinstance(noise, u.Quantity):
+                raise ValueError(f"noise must be a plain number for a recording in arbitrary units; got {noise!r}.")
+            sd = float(noise)
+        else:
+            check_dim("noise", noise, rec.unit, f"2. * u.{rec.unit}")
+            sd = float(noise.to_decimal(rec.unit))
+        if not sd > 0:
+            raise ValueError(f"noise must be > 0; got {noise!r}.")
+        var = float(np.var(rec.values))
+        return (sd * sd / (var if var > 0 else 1.0)) / self.n_points
 
     def simulate(self, model: NetworkModel):
         """The simulated channels in mV, (samples, channels) (traceable)."""
@@ -207,6 +227,12 @@ class _Resting:
                 "keys": digest(jax.random.key_data(self.keys)), "dtype": str(self.dtype)}
 
 
+def _no_noise(noise, what: str, source: str) -> None:
+    if noise is not None:
+        raise ValueError(f"noise= is not used with {what}: the weight of the priors is computed from the data "
+                         f"({source}); leave noise out (got noise={noise!r}).")
+
+
 def _resting(what: str, recording, network, drive, params, space, duration, realisations, key, decimate, dt, method,
              transient, dtype, check_budget, n_samples=None) -> tuple[_Resting, float]:
     """The checked shared part of a resting-state target, and the simulated sampling rate (Hz)."""
@@ -245,6 +271,7 @@ class NetworkSpectrumTarget:
     nperseg: int
     bins: np.ndarray
     scale: bool
+    data_variance: np.ndarray  # (bins,) var of the data's log PSD estimate
 
     @property
     def start(self) -> NetworkModel:
@@ -254,6 +281,20 @@ class NetworkSpectrumTarget:
     def n_points(self) -> int:
         """Channels × bins compared (the Laplace approximation's n)."""
         return int(self.log_psd.size)
+
+    def residual_variance(self) -> float:
+        """σ², the variance of a residual at the true parameters: the sampling variance of the data's log Welch PSD
+        plus the model's (its realisations × segments), mean over the bins (:func:`log_psd_variance`). Profiling c
+        leaves it as it is (the profile likelihood in c has the same σ²)."""
+        k = int(self.run.keys.shape[0]) * welch_segments(self.run.n_samples, self.nperseg)
+        return float(np.mean(self.data_variance + log_psd_variance(k, self.bins, self.nperseg)))
+
+    def prior_weight(self, noise=None) -> float:
+        """The weight w = σ²/n of the priors' Σ z² beside this loss (:meth:`residual_variance`): the loss is the mean
+        of n squared residuals of variance σ², so the negative log-posterior is 1/(2w) times loss + w·Σ z²."""
+        _no_noise(noise, "network_spectrum_target", "the sampling variance of the log Welch PSDs, from their numbers "
+                  "of segments")
+        return self.residual_variance() / self.n_points
 
     def psd(self, model: NetworkModel):
         """The simulated PSD (mV²/Hz) per channel at ``freqs``, the mean over the realisations (traceable)."""
@@ -309,8 +350,9 @@ def network_spectrum_target(recording: Recording, network, drive=None, *, params
     if np.any(p <= 0):
         raise ValueError("the recording has a channel with zero power in the band (a flat channel?); drop it.")
     unit = None if recording.unit is None else recording.unit ** 2 / u.Hz
+    data_var = log_psd_variance(welch_segments(recording.values.shape[0], nps), np.nonzero(plan.keep)[0], nps)
     return NetworkSpectrumTarget(res, f[plan.keep].astype(np.float64), np.log(p), unit, plan.nperseg, plan.bins,
-                                 check_bool("scale", scale))
+                                 check_bool("scale", scale), data_var)
 
 
 def band_pass(x, fs_hz: float, band):
@@ -336,6 +378,8 @@ class FCTarget:
     run: _Resting
     fc: np.ndarray             # (channels, channels) the data's
     band: tuple | None
+    lag_time: np.ndarray       # (channels, channels) s, Σ_k ρ_i(k)ρ_j(k) / fs of the data (:func:`lag_product_sums`)
+    data_s: float              # the recording's duration
 
     @property
     def start(self) -> NetworkModel:
@@ -346,6 +390,23 @@ class FCTarget:
         """The channel pairs compared (the Laplace approximation's n)."""
         c = self.fc.shape[0]
         return c * (c - 1) // 2
+
+    def residual_variance(self) -> float:
+        """σ², the variance of a residual FC_model − FC_data at the true parameters, mean over the pairs: Bartlett's
+        var(r) ≈ (1 − r²)²·τ/T for a recording of T seconds, τ = ``lag_time`` (:func:`lag_product_sums`), for the
+        data and for the model's mean over its realisations (τ taken as the data's: the model that fits them has
+        their autocorrelations)."""
+        iu = np.triu_indices(self.fc.shape[0], 1)
+        sim_s = self.run.n_samples * self.run.every * self.run.dt_s * int(self.run.keys.shape[0])
+        v = (1 - self.fc[iu] ** 2) ** 2 * self.lag_time[iu] * (1 / self.data_s + 1 / sim_s)
+        return float(np.mean(v))
+
+    def prior_weight(self, noise=None) -> float:
+        """The weight w = σ²/n of the priors' Σ z² beside this loss (:meth:`residual_variance`): the loss is the mean
+        of n squared residuals of variance σ², so the negative log-posterior is 1/(2w) times loss + w·Σ z²."""
+        _no_noise(noise, "fc_target", "the sampling variance of the correlations, from the channels' "
+                  "autocorrelations and the recording's length")
+        return self.residual_variance() / self.n_points
 
     def model(self, model: NetworkModel):
         """The simulated FC matrix (traceable)."""
@@ -382,4 +443,5 @@ def fc_target(recording: Recording, network, drive=None, *, params=None, space: 
         x = np.asarray(band_pass(jnp.asarray(x), recording.fs_hz, hz))
     if np.any(x.std(axis=-1) == 0):
         raise ValueError("the recording has a constant channel (after the band-pass); drop it.")
-    return FCTarget(res, np.asarray(correlation(jnp.asarray(x)), np.float64), hz)
+    return FCTarget(res, np.asarray(correlation(jnp.asarray(x)), np.float64), hz,
+                    lag_product_sums(x) / recording.fs_hz, x.shape[-1] / recording.fs_hz)

@@ -140,10 +140,11 @@ class NetworkModel:
         """Fit ``target`` (a :mod:`jr_jax.sensor_targets` objective) from this model; returns a
         :class:`jr_jax.FitResult` whose ``params`` is the fitted :class:`NetworkModel`.
 
-        free, per_region, bounds, priors: as :class:`NetworkParametrisation`. noise: with priors, the sensor noise's
-        standard deviation in the recording's unit; it weighs the priors against the data (MAP: the negative
-        log-posterior is n·var/(2·noise²) times the loss; the Laplace errors use the same scale). options: those of :func:`jr_jax.fit` (steps,
-        optimizer, starts, out_dir, laplace, …)."""
+        free, per_region, bounds, priors: as :class:`NetworkParametrisation`; with priors the fit is a MAP estimate
+        whose weight of the priors is :func:`prior_weight_for` (the Laplace errors use the same scale). noise: for
+        priors with an evoked-response target, the sensor noise's standard deviation in the recording's unit (the
+        resting-state targets take the weight from their data's sampling statistics and refuse it). options: those
+        of :func:`jr_jax.fit` (steps, optimizer, starts, out_dir, laplace, …)."""
         from .fitting import fit
 
         weight = 0.0
@@ -173,25 +174,15 @@ def network_model(network: Network, params: JRParams | None = None, drive=None, 
     return NetworkModel(network, params, drive, jnp.asarray(gain, dtype=float))
 
 
-def prior_weight_for(target, noise) -> float:
-    """The weight of the priors' Σ z² beside a time-domain target's loss: (noise² / var(data)) / n."""
-    rec = getattr(target, "recording", None)
-    if rec is None or not hasattr(target, "n_points"):
-        raise ValueError("priors need a target with a recording (network_erp_target) to weigh them against the data.")
-    if noise is None:
-        raise ValueError("priors need noise=: the sensor noise's standard deviation, in the recording's unit "
-                         f"({rec.unit or 'arbitrary units: a plain number'}), to weigh them against the data.")
-    if rec.unit is None:
-        if isinstance(noise, u.Quantity):
-            raise ValueError(f"noise must be a plain number for a recording in arbitrary units; got {noise!r}.")
-        sd = float(noise)
-    else:
-        check_dim("noise", noise, rec.unit, f"2. * u.{rec.unit}")
-        sd = float(noise.to_decimal(rec.unit))
-    if not sd > 0:
-        raise ValueError(f"noise must be > 0; got {noise!r}.")
-    var = float(np.var(rec.values))
-    return (sd * sd / (var if var > 0 else 1.0)) / target.n_points
+def prior_weight_for(target, noise=None) -> float:
+    """The weight w of the priors' Σ z² beside ``target``'s loss (the negative log-posterior is then 1/(2w) times
+    loss + w·Σ z²): from the sensor noise ``noise`` for :func:`jr_jax.sensor_targets.network_erp_target`, from the
+    data's own sampling statistics for ``network_spectrum_target`` and ``fc_target`` (no ``noise``)."""
+    weigh = getattr(target, "prior_weight", None)
+    if not callable(weigh):
+        raise ValueError(f"priors need a target that weighs them against its data (sensor_targets."
+                         f"network_erp_target, network_spectrum_target or fc_target); got {type(target).__name__}.")
+    return float(weigh(noise))
 
 
 # -- the parametrisation ------------------------------------------------------------------------------------------
@@ -235,8 +226,8 @@ class NetworkParametrisation:
       priors: ``{name: (mean, sd)}``: a Gaussian prior on the coordinate θ — the mean in the value's unit, the sd in
         θ's (a plain number: for a log-scaled value the sd of its logarithm, 0.2 ≈ 20 %).
       prior_weight: the weight w of Σ((θ − θ_mean)/sd)² in the loss (> 0 with priors; :meth:`NetworkModel.fit`
-        sets it from the sensor noise, :func:`prior_weight_for`). The loss is then 1/(2w) times the negative
-        log-posterior, so the Laplace covariance is 2w·H⁻¹ (``covariance_factor``).
+        sets it with :func:`prior_weight_for`). The negative log-posterior is then 1/(2w) times the loss (priors
+        included), so the Laplace covariance is 2w·H⁻¹ (``covariance_factor``).
     """
 
     def __init__(self, model: NetworkModel, free=("G",), *, per_region=None, bounds=None, priors=None,
@@ -260,8 +251,8 @@ class NetworkParametrisation:
         if stray:
             raise ValueError(f"bounds or priors given for {stray}, which are not free.")
         if priors and not (np.ndim(prior_weight) == 0 and np.isfinite(prior_weight) and prior_weight > 0):
-            raise ValueError(f"priors need prior_weight > 0 (whole_brain.prior_weight_for(target, noise), or "
-                             f"NetworkModel.fit(..., noise=...)); got prior_weight={prior_weight!r}.")
+            raise ValueError(f"priors need prior_weight > 0 (whole_brain.prior_weight_for(target, ...), which "
+                             f"NetworkModel.fit uses); got prior_weight={prior_weight!r}.")
         if not priors and prior_weight != 0:
             raise ValueError(f"prior_weight={prior_weight!r} weighs priors, and no priors are given.")
         for name, pair in bounds.items():

@@ -209,6 +209,82 @@ def test_gradients_wrt_coupling_and_speed_match_finite_differences():
             assert abs(g_ad - g_fd) < 1e-5 * abs(g_fd)
 
 
+def test_the_read_skips_absent_pairs_and_pairs_all_keeps_every_weight_differentiable():
+    """On a sparse connectome the delayed read visits the connected pairs only (pairs="connected", the default):
+    the same result as visiting every pair (both reads, float64), a zero gradient for a weight that is absent, and with
+    pairs="all" that weight's gradient matches central differences. Weights set where the connectome had none are
+    refused rather than ignored."""
+    with jax.enable_x64(True):
+        k4 = np.array([[0.0, 1.0, 0.5, 0.0], [0.8, 0.0, 0.0, 0.6], [0.3, 1.2, 0.0, 0.0], [0.0, 0.0, 0.9, 0.0]])
+        lengths = np.array([[0, 9, 14, 6], [11, 0, 12, 8], [7, 13, 0, 10], [5, 9, 12, 0.0]]) * u.mmeter
+        con = C.Connectome(k4, lengths)
+        absent = (1, 2)
+        for read in ("linear", "hermite"):
+            nets = [N.network(con, coupling=15.0, max_delay=20 * MS, interpolation=read, pairs=p)
+                    for p in ("connected", "all")]
+            assert nets[0].senders == ((1, 2), (0, 3), (0, 1), (2,)) and nets[1].senders is None
+            runs = [float(_loss_of(n, dtype=jnp.float64)) for n in nets]
+            assert abs(runs[0] - runs[1]) < 1e-12 * abs(runs[1])
+
+        def by_w(net, x):
+            return _loss_of(dataclasses.replace(net, weights=net.weights.at[absent].set(x)), dtype=jnp.float64)
+
+        sparse, dense = (N.network(con, coupling=15.0, max_delay=20 * MS, pairs=p) for p in ("connected", "all"))
+        assert float(jax.grad(lambda x: by_w(sparse, x))(0.0)) == 0.0
+        g_ad = float(jax.grad(lambda x: by_w(dense, x))(0.0))
+        h = 1e-6
+        g_fd = (float(by_w(dense, h)) - float(by_w(dense, -h))) / (2 * h)
+        assert abs(g_ad) > 1e-6 and abs(g_ad - g_fd) < 1e-5 * abs(g_fd)
+        outside = dataclasses.replace(sparse, weights=sparse.weights.at[absent].set(0.5))
+        with pytest.raises(ValueError, match=r"nonzero where its connectome had none \(row 1, column 2.*pairs=\"all\""):
+            jr.simulate(jr.JRParams(), duration=5 * MS, network=outside)
+        with pytest.raises(ValueError, match="nonzero where its connectome had none"):   # G traced, weights concrete
+            jax.grad(lambda g: _loss_of(dataclasses.replace(outside, coupling=g)))(15.0)
+    with pytest.raises(ValueError, match=r"pairs must be one of \('connected', 'all'\).*got 'dense'"):
+        N.network(con, pairs="dense")
+
+
+def test_the_read_carried_to_the_next_step_equals_the_read_summed_again():
+    """With a deterministic drive and stages at both ends of the step, the read at a step's start is the previous
+    step's read at its end, carried; a random drive of zero intensity sums it again (the path the independent
+    reference tests check). Delays of 0, fractions of a step, whole steps and more, a region that receives from none,
+    the per-receiver layout against every pair, chunked at 37 steps: equal to rounding (float64)."""
+    k = np.zeros((6, 6))
+    for i, j in ((1, 0), (2, 0), (2, 1), (3, 2), (4, 3), (5, 4), (3, 3), (0, 5)):   # receiver 0 from 5 only; self 3
+        k[i, j] = 0.5 + 0.1 * i + 0.05 * j
+    steps = np.array([0.4, 1.0, 2.7, 3.3, 0.0, 5.5])                  # delays in steps of 0.1 ms, by sender
+    tau = np.where(k > 0, steps[None, :] * 1e-4, 0.0)
+    runs = {}
+    with jax.enable_x64(True):
+        con = C.Connectome(k)
+        for method in ("heun", "rk4", "kutta38"):
+            for pairs in ("connected", "all"):
+                net = N.network(con, coupling=20.0, delays=tau * u.second, pairs=pairs)
+                for name, drive, key in (("carried", drives.constant(120 * u.Hz), None),
+                                         ("summed", drives.white_noise(120 * u.Hz, 0 * u.Hz * u.second ** 0.5),
+                                          jax.random.key(0))):
+                    runs[method, pairs, name] = _eeg(jr.simulate(
+                        jr.JRParams(), duration=20 * MS, dt=0.1 * MS, drive=drive, key=key, network=net,
+                        method=method, chunk_steps=37, dtype=jnp.float64))
+            ref = runs[method, "all", "summed"]
+            assert np.abs(ref - ref[:, [0]]).max() > 0.1             # the coupling moves the regions apart
+            for pairs in ("connected", "all"):
+                for name in ("carried", "summed"):
+                    np.testing.assert_allclose(runs[method, pairs, name], ref, rtol=1e-12, atol=1e-12,
+                                               err_msg=f"{method} {pairs} {name}")
+
+
+def test_a_network_with_concrete_leaves_inside_jit_runs():
+    """Only a column parameter traced (as in a fit of A): the network's leaves are concrete inside jax.jit and its
+    delays are checked on the host; the run equals the one outside jit."""
+    net = N.network(C.example(4), coupling=5.0)
+
+    def eeg(a):
+        return jr.trace(jr.JRParams(A=a * u.mV), duration=10 * MS, network=net).eeg.mantissa
+
+    np.testing.assert_allclose(jax.jit(eeg)(3.4), eeg(3.4), rtol=1e-5, atol=1e-6)
+
+
 def test_vmap_over_the_coupling_equals_a_loop():
     net = N.network(C.example(4), coupling=1.0)
     gs = jnp.array([0.0, 5.0, 20.0])

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import jr_jax as jr
-from jr_jax import connectome, data, drives, leadfield, network, sensor_targets as st, whole_brain as wb
+from jr_jax import connectome, data, drives, leadfield, network, sampling, sensor_targets as st, whole_brain as wb
+from jr_jax.spectra import welch
 from jr_jax.uncertainty import NotIdentifiableWarning
 
 TRANSIENT = 0.4      # s of rest before the epoch
@@ -82,6 +83,21 @@ def test_a_gain_beside_a_profiled_scale_is_not_identifiable():
     assert res.identifiable is False
 
 
+def test_the_identifiability_warning_points_at_the_line_that_called_the_fit(small):
+    """NetworkModel.fit adds a frame inside jr_jax: the warning still names the user's line, as jr.fit's does."""
+    con, lf, model, rec = small
+
+    def product(m):     # depends on gain · G only: the Hessian is singular along gain / G
+        return (m.gain * m.network.coupling - 1.0) ** 2
+
+    with pytest.warns(NotIdentifiableWarning) as through_model:
+        model.fit(product, free=("gain", "G"), steps=1)
+    with pytest.warns(NotIdentifiableWarning) as direct:
+        jr.fit(product, parametrisation=model.parametrisation(("gain", "G")), steps=1)
+    where = [[w.filename for w in ws if w.category is NotIdentifiableWarning] for ws in (through_model, direct)]
+    assert where == [[__file__], [__file__]]
+
+
 # -- gradients ----------------------------------------------------------------------------------------------------
 
 def _lead(n_regions, n_sensors):
@@ -142,6 +158,31 @@ def test_priors_pull_a_weak_value_to_the_prior_mean(x64):
     assert float(held.values["G"]) == pytest.approx(2.0, rel=2e-3)
     # a prior this tight dominates the posterior: the sd of log G is the prior's, so the error of G is 2.0 × 1e-3
     assert float(held.stderr["G"]) == pytest.approx(2.0e-3, rel=0.1)
+
+
+def test_an_interrupted_per_region_fit_resumes_to_the_same_result(tmp_path, x64):
+    """As jr.fit's resume (tests/test_fit.py), through NetworkModel.fit with per-region values and two starts."""
+    con = connectome.example(4)
+    lf = leadfield.LeadField(_lead(4, 3), ("Fz", "Cz", "Pz"), np.eye(3), con.labels)
+    model = _model_small(con, lf)
+    wave = 0.01 * np.sin(np.arange(20)[:, None] * np.array([0.3, 0.5, 0.7]))     # any data will do
+    rec = data.recording(wave, 500 * u.Hz, u.mV, channels=("Fz", "Cz", "Pz"))
+    target = st.network_erp_target(rec, model, dt=1 * u.ms, transient=0.2 * u.second, method="euler")
+    kw = dict(free=("G",), per_region={"A": [0, 1]}, starts=2, steps=6, patience=1000, laplace=False)
+    full = model.fit(target, out_dir=tmp_path / "full", **kw)
+
+    def stop(step, losses):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(target, out_dir=tmp_path / "cut", save_every=2, callback=stop, **kw)
+    seen = []
+    resumed = model.fit(target, out_dir=tmp_path / "cut", callback=lambda step, losses: seen.append(step), **kw)
+    assert seen == [3, 4, 5, 6]                 # it went on from the save at step 2
+    assert full.history.shape == (6, 2) and full.x.shape == (3,)
+    np.testing.assert_array_equal(resumed.history, full.history)
+    np.testing.assert_array_equal(resumed.x, full.x)
 
 
 def test_lesion_keeps_the_model_and_cuts_the_region():
@@ -285,6 +326,137 @@ def test_fc_target_prefers_the_true_coupling_and_has_exact_gradients(x64):
     g = float(jax.grad(lambda t: target(par.params(t)))(th)[0])
     fd = float((f(th + 1e-5) - f(th - 1e-5)) / 2e-5)
     assert g == pytest.approx(fd, rel=1e-4)
+
+
+def test_log_welch_psd_variance_is_trigamma_of_welchs_equivalent_segments():
+    """Monte Carlo: over realisations of white noise, log PSD from jr_jax.spectra.welch (Hann, 50 % overlap) has
+    variance ψ₁(K_eff), K_eff Welch's (1967) equivalent number of segments; ψ₁(K_eff / 2) at Nyquist."""
+    from scipy.special import polygamma
+
+    nps, k = 64, 15
+    n = nps * (k + 1) // 2
+    # neighbours overlap by half: ρ = (Σ w(i) w(i + N/2) / Σ w²)² = ((N/16) / (3N/8))² = 1/36 for the Hann window
+    k_eff = k / (1 + 2 * (1 - 1 / k) / 36)
+    assert sampling.welch_segments(n, nps) == pytest.approx(k_eff, rel=1e-12)
+    inner = np.arange(2, nps // 2 - 1)       # bins 0 and 1 feel the segments' removed mean
+    want = sampling.log_psd_variance(sampling.welch_segments(n, nps), np.r_[inner, nps // 2], nps)
+    np.testing.assert_allclose(want, polygamma(1, np.r_[np.full(inner.size, k_eff), k_eff / 2]), rtol=1e-8)
+    x = np.random.default_rng(0).standard_normal((4000, n))
+    var = np.log(np.asarray(welch(x, 1.0, nperseg=nps)[1].mantissa, np.float64)).var(axis=0, ddof=1)
+    # 4000 realisations: a variance to ~2.3 % per bin, ~0.6 % over the 29 inner ones; ψ₁(K) would be 5 % lower
+    assert var[inner].mean() == pytest.approx(want[0], rel=0.03)
+    assert var[nps // 2] == pytest.approx(want[-1], rel=0.1)
+
+
+def test_correlation_variance_is_bartletts_and_its_lag_sums_are_found(x64):
+    """Monte Carlo: var(r) of n samples of two independent AR(1) series is Bartlett's (1 + φ1φ2) / (n(1 − φ1φ2)), and
+    of two series sharing an AR(1) part (1 − ρ²)²(1 + φ²) / (n(1 − φ²)); lag_product_sums finds the factors
+    (1 + φ1φ2) / (1 − φ1φ2) and (1 + φ²) / (1 − φ²) from one long record."""
+    from scipy.signal import lfilter
+
+    rng = np.random.default_rng(1)
+
+    def ar(phi, shape):
+        return lfilter([1.0], [1.0, -phi], rng.standard_normal(shape[:-1] + (shape[-1] + 300,)), axis=-1)[..., 300:]
+
+    n, reps = 1000, 4000
+    (p1, p2), phi = (0.5, 0.8), 0.8
+    s_ind, s_common = (1 + p1 * p2) / (1 - p1 * p2), (1 + phi ** 2) / (1 - phi ** 2)
+    r = np.asarray(st.correlation(jnp.asarray(np.stack([ar(p1, (reps, n)), ar(p2, (reps, n))], axis=1))))[:, 0, 1]
+    # 4000 realisations: a variance to ~2.2 %
+    assert r.var() == pytest.approx(s_ind / n, rel=0.1)
+    common, e = ar(phi, (reps, n)), ar(phi, (2, reps, n))
+    r = np.asarray(st.correlation(jnp.asarray(np.stack([common + e[0], common + 0.5 * e[1]], axis=1))))[:, 0, 1]
+    rho = 1 / np.sqrt(2 * 1.25)
+    assert r.var() == pytest.approx((1 - rho ** 2) ** 2 * s_common / n, rel=0.1)
+
+    long = 20000        # one record: the sums to a few percent
+    assert sampling.lag_product_sums(np.stack([ar(p1, (long,)), ar(p2, (long,))]))[0, 1] == pytest.approx(s_ind, rel=0.1)
+    common, e = ar(phi, (long,)), ar(phi, (2, long))
+    assert sampling.lag_product_sums(np.stack([common + e[0], common + 0.5 * e[1]]))[0, 1] == pytest.approx(s_common,
+                                                                                                        rel=0.1)
+
+
+def _regions_recording(model, seconds, fs=500.0):
+    x = np.random.default_rng(2).normal(size=(int(seconds * fs), model.network.n_regions))
+    return data.recording(x, fs * u.Hz, u.mV, channels=model.labels)
+
+
+def test_resting_targets_weigh_priors_by_their_sampling_variance(x64):
+    """The spectral target's σ² is ψ₁ of the data's and the model's equivalent numbers of Welch segments; the FC
+    target's the mean of Bartlett's variances of the data's and the model's correlations; w = σ² / n."""
+    from scipy.special import polygamma
+
+    model = _resting_model()
+    rec = _regions_recording(model, 4.0)
+    spec = st.network_spectrum_target(rec, model, space="regions", duration=2 * u.second, realisations=3,
+                                      key=jax.random.key(0), segment=0.5 * u.second, decimate=2 * u.ms,
+                                      dt=1 * u.ms, band=(4 * u.Hz, 40 * u.Hz))
+    # data: 4 s in 0.5 s segments overlapping by half → 15; model: 3 runs of 2 s → 3 × 7; 19 bins × 4 regions
+    k_data, k_model = 15 / (1 + 2 * (14 / 15) / 36), 3 * 7 / (1 + 2 * (6 / 7) / 36)
+    want = (polygamma(1, k_data) + polygamma(1, k_model)) / (19 * 4)
+    assert spec.prior_weight() == pytest.approx(want, rel=1e-8)
+    assert wb.prior_weight_for(spec) == spec.prior_weight()
+
+    fc = st.fc_target(rec, model, space="regions", duration=2 * u.second, realisations=3, key=jax.random.key(0),
+                      decimate=4 * u.ms, dt=1 * u.ms, band=(8 * u.Hz, 13 * u.Hz))
+    x = np.asarray(st.band_pass(jnp.asarray(rec.values.T), 500.0, (8.0, 13.0)))
+    iu = np.triu_indices(4, 1)
+    r, s = np.corrcoef(x)[iu], sampling.lag_product_sums(x)[iu]
+    # var(r) = (1 − r²)² S / n: the data's n = 2000 samples; the model's runs share the data's time scale S / 500 Hz,
+    # over 3 × 2 s
+    want = np.mean((1 - r ** 2) ** 2 * s * (1 / 2000 + 1 / (500 * 3 * 2.0))) / 6
+    assert fc.prior_weight() == pytest.approx(want, rel=1e-8)
+    # white noise band-passed to B = 21 bins of 0.25 Hz: S = fs / (2B), one independent sample per 1 / (2B) s
+    assert np.median(s) == pytest.approx(500 / (2 * 21 * 0.25), rel=0.15)
+
+
+def test_a_prior_through_a_spectral_target_is_the_posterior_of_a_value_the_data_do_not_see(x64):
+    """With no noise=: the regions' spectra do not depend on the lead-field gain, so its posterior is its prior:
+    the MAP is the prior's mean and its Laplace error the prior's sd (1.5 × 0.1 for a log-scaled value)."""
+    import optax
+
+    con = connectome.example(4)
+    net = network.network(con, coupling=2.0, delays=np.full((4, 4), 5.0) * u.ms, lead_field=_lead(4, 3))
+    model = wb.network_model(net, drive=drives.white_noise(120 * u.Hz, 20 * u.Hz * u.second ** 0.5))
+    target = st.network_spectrum_target(_regions_recording(model, 1.0), model, space="regions",
+                                        duration=1 * u.second, realisations=1, key=jax.random.key(3),
+                                        segment=0.25 * u.second, band=(4 * u.Hz, 40 * u.Hz), decimate=2 * u.ms,
+                                        dt=1 * u.ms, transient=0.1 * u.second, method="euler")
+    # the curvature of w·((θ − θ_mean) / sd)²: one step of 1 / curvature reaches the MAP, the second step's loss is
+    # taken there
+    curvature = 2 * target.prior_weight() / 0.1 ** 2
+    res = model.fit(target, free=("gain",), priors={"gain": (1.5, 0.1)}, optimizer=optax.sgd(1 / curvature),
+                    steps=2)
+    assert float(res.values["gain"]) == pytest.approx(1.5, rel=1e-9)
+    assert float(res.stderr["gain"]) == pytest.approx(0.15, rel=1e-9)
+    assert float(res.hessian_eigenvalues[0]) == pytest.approx(curvature, rel=1e-9)
+
+
+def test_the_sampling_statistics_name_their_bad_input():
+    with pytest.raises(ValueError, match=r"n >= nperseg >= 2.*n=10, nperseg=20"):
+        sampling.welch_segments(10, 20)
+    with pytest.raises(ValueError, match=r"overlap must be in \[0, 1\); got 1.0"):
+        sampling.welch_segments(100, 20, overlap=1.0)
+    with pytest.raises(ValueError, match=r"\(channels, time\).*got shape \(50,\)"):
+        sampling.lag_product_sums(np.zeros(50))
+    with pytest.raises(ValueError, match="trigamma needs x > 0; got 0.0"):
+        sampling.trigamma([0.0, 1.0])
+
+
+def test_resting_targets_refuse_noise_for_priors():
+    model = _resting_model()
+    rec = _regions_recording(model, 2.0)
+    kw = dict(space="regions", duration=1 * u.second, key=jax.random.key(0), dt=1 * u.ms)
+    spec = st.network_spectrum_target(rec, model, segment=0.5 * u.second, **kw)
+    fc = st.fc_target(rec, model, **kw)
+    with pytest.raises(ValueError, match=r"noise= is not used with network_spectrum_target: the weight of the "
+                                         r"priors is computed from the data \(the sampling variance of the log"):
+        model.fit(spec, free=("G",), priors={"G": (2.0, 0.5)}, noise=1.0 * u.mV)
+    with pytest.raises(ValueError, match=r"noise= is not used with fc_target: .*leave noise out \(got noise=0\.1\)"):
+        wb.prior_weight_for(fc, 0.1)
+    with pytest.raises(ValueError, match="priors need a target that weighs them against its data"):
+        model.fit(lambda m: m.gain ** 2, free=("gain",), priors={"gain": (1.0, 0.5)})
 
 
 def test_resting_targets_refuse_bad_channels_and_a_missing_key():
