@@ -7,7 +7,7 @@ Run on a machine with an NVIDIA GPU (``pip install -e ".[cuda12]"``), as one com
 It writes the JSON results (machine, device, versions, date, command, each step's numbers and status) after every
 step, and a Markdown summary next to it (``gpu_check.md``); a step that fails is recorded with its error and the
 run goes on. ``--budget-s`` (default 450) bounds the run: a heavy step that would not fit in what is left is
-recorded as skipped, so that the whole run is sized for under 8 minutes on an H200 (not yet run on one). ``--only`` reruns some steps.
+recorded as skipped, so that the whole run is sized for under 8 minutes on an H200. ``--only`` reruns some steps.
 ``--smoke`` runs every step at tiny sizes; on a machine without a GPU the CPU stands in for it (what
 tests/test_gpu_check.py runs).
 

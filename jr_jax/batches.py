@@ -111,8 +111,12 @@ def cpu_parts(n: int) -> int:
         if not value.isdigit() or int(value) < 1:
             raise ValueError(f"{PARTS_ENV} must be a positive whole number of parts; got {value!r}.")
         return min(n, int(value))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(n, cores))
+    return max(1, min(n, usable_cores()))
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def part_indices(n: int, parts: int):

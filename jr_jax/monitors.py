@@ -22,12 +22,14 @@ is the mean periodogram over the (non-overlapping) segments. :func:`finalize` tu
 from __future__ import annotations
 
 import dataclasses
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import brainunit as u
 import jax.numpy as jnp
 import numpy as np
 
+from .batches import usable_cores
 from .units import check_dim, check_number, check_range, check_scalar, fmt_seconds
 from .spectra import ALPHA_BAND, band_power, dominant_frequency, peak_share, welch
 
@@ -121,9 +123,37 @@ def update(acc: Accumulator, seg, fs_hz: float, keep: int) -> Accumulator:
                        acc.psd_sum + psd.mantissa[..., :keep], acc.n_seg + 1)
 
 
+FINALIZE_BLOCK = 8192
+"""Sets finalized together: NumPy's temporaries then stay in the processor's cache (for 10^6 sets at once they
+are 0.4 GB each, and finalizing took seconds)."""
+
+
 def finalize(acc: Accumulator, freqs, features: Features, diverged=None) -> dict:
-    """The features (Quantities, see the module docstring) from an accumulator; computed on the host in float64."""
-    a = {k: np.asarray(v, dtype=np.float64) for k, v in acc._asdict().items()}
+    """The features (Quantities, see the module docstring) from an accumulator; computed on the host in float64,
+    :data:`FINALIZE_BLOCK` sets at a time (every feature is a function of its own set's sums alone)."""
+    a = {k: np.asarray(v) for k, v in acc._asdict().items()}
+    lead = a["n"].shape
+    a = {k: v.reshape((-1,) + v.shape[len(lead):]) for k, v in a.items()}
+    bad = np.zeros(a["n"].shape, bool) if diverged is None else np.asarray(diverged, bool).reshape(-1)
+    n = len(bad)
+    def block(lo):
+        return _finalize_block({k: v[lo:lo + FINALIZE_BLOCK] for k, v in a.items()}, freqs, features,
+                               bad[lo:lo + FINALIZE_BLOCK])
+
+    starts = range(0, max(n, 1), FINALIZE_BLOCK)
+    with ThreadPoolExecutor(max_workers=min(len(starts), usable_cores())) as pool:   # NumPy frees the GIL
+        blocks = list(pool.map(block, starts))
+    out = {}
+    for k, first in blocks[0].items():
+        vals = np.concatenate([b[k].mantissa if k != "diverged" else b[k] for b in blocks])
+        vals = vals.reshape(lead + vals.shape[1:])
+        out[k] = vals if k == "diverged" else u.Quantity(vals, unit=first.unit)
+    return out
+
+
+def _finalize_block(a: dict, freqs, features: Features, bad) -> dict:
+    """:func:`finalize` of the sets of one block (``a``: the accumulator's arrays, leading axis the sets)."""
+    a = {k: np.asarray(v, dtype=np.float64) for k, v in a.items()}
     n = a["n"]
     m1, m2, m3 = a["s1"] / n, a["s2"] / n, a["s3"] / n
     var = np.maximum(m2 - m1 ** 2, 0.0)
@@ -142,7 +172,6 @@ def finalize(acc: Accumulator, freqs, features: Features, diverged=None) -> dict
            "alpha_share": u.Quantity(alpha), "peak_share": u.Quantity(peak_share(f, psd, f_dom))}
     for name, lo, hi in features.bands:
         out[f"power_{name}"] = band_power(f, psd, (lo, hi)) * u.mV ** 2
-    bad = np.zeros(n.shape, bool) if diverged is None else np.asarray(diverged, bool)
     bad = bad | ~np.isfinite(a["s2"])
     for k, v in out.items():
         vals = np.array(v.mantissa, dtype=np.float64)

@@ -96,6 +96,24 @@ def test_features_against_numpy_and_scipy():
     assert float(f["power_alpha"].to_decimal(u.mV ** 2)) == pytest.approx(2.0, rel=0.02)
 
 
+def test_features_of_many_sets_are_finalized_block_by_block_in_place(monkeypatch):
+    # six traces on a (2, 3) grid of sets, finalized two sets at a time: each set keeps its own sinusoid's mean
+    # and frequency (blocks that crossed rows would swap them), and the blocks change no bit of any feature
+    fs, T = 500.0, 4.0
+    t = np.arange(int(fs * T)) / fs
+    freq = np.array([[6.0, 9.0, 11.0], [17.0, 21.0, 25.0]])
+    offset = np.arange(6.0).reshape(2, 3)
+    x = offset[..., None] + 2.0 * np.sin(2 * np.pi * freq[..., None] * t)
+    whole = monitors.from_trace(u.Quantity(x, unit=u.mV), fs * u.Hz)
+    monkeypatch.setattr(monitors, "FINALIZE_BLOCK", 2)
+    blocks = monitors.from_trace(u.Quantity(x, unit=u.mV), fs * u.Hz)
+    np.testing.assert_allclose(np.asarray(blocks["mean"].to_decimal(u.mV)), offset, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(blocks["dominant_frequency"].to_decimal(u.Hz)), freq, atol=0.05)
+    assert blocks["psd"].shape == (2, 3, whole["psd"].shape[-1]) and blocks["diverged"].shape == (2, 3)
+    for k in whole:
+        np.testing.assert_array_equal(np.asarray(u.get_mantissa(blocks[k])), np.asarray(u.get_mantissa(whole[k])))
+
+
 def test_diverged_sets_are_flagged_not_fatal():
     params = jr.JRParams(A=np.array([3.25, 3.25]) * u.mV, a=np.array([100.0, 100.0]) * u.Hz)
     res = S.sweep(params, drive=jr.drives.constant(220 * u.Hz), duration=1 * u.second, transient=0 * u.second)
