@@ -14,7 +14,7 @@ with both ends' derivatives). At τ = 0 that is the stage's own rate, so instant
 Runge–Kutta stage; for 0 < τ < c·dt the read carries the stage state's error (Hermite: third order, measured),
 which concerns only delays shorter than a step (for a fixed τ > 0 it is gone once dt < τ). Both reads are
 continuous in τ, the Hermite read also in its derivative, so the delays (the speed), the weights and G are
-differentiable.
+differentiable. The samples travel through the loop in a flat ring buffer laid out by :func:`to_ring`.
 """
 
 from __future__ import annotations
@@ -22,10 +22,48 @@ from __future__ import annotations
 import brainunit as u
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .model import sigmoid
 
 READS = ("linear", "hermite")
+
+
+# -- the loop's ring buffer: the history's rows, flat, once or twice over ----------------------------------------
+# A read at step s of the sample r steps back or ahead (−(rows − 2) ≤ r ≤ 2) is at the flat row
+# (s mod rows) + r + rows − 2, in [0, 2·rows): with the rows twice over no modulo per sample is needed (a simulation's
+# loop is faster so), with them once (a checkpointed loop's, whose blocks store the buffer) it is taken. Flat row p
+# holds ring row (p + 2) mod rows.
+
+def to_ring(history, step, copies: int):
+    """The loop's flat buffer of a network's history (rows, ...) whose row 0 is global step ``step``."""
+    rows = history.shape[0]
+    ring = jnp.roll(history, step % rows, axis=0)                       # step m in ring row m mod rows
+    return ring[(np.arange(copies * rows) + 2) % rows].reshape(-1)
+
+
+def from_ring(flat, step, shape, copies: int):
+    """The network's history (of ``shape``) at global step ``step`` from the loop's flat buffer."""
+    rows = shape[0]
+    ring = flat.reshape((copies * rows,) + tuple(shape[1:]))[(np.arange(rows) - 2) % rows]
+    return jnp.roll(ring, -(step % rows), axis=0)
+
+
+def write_row(flat, row, step, copies: int):
+    """``flat`` with the samples ``row`` of global step ``step`` stored in each copy of their row."""
+    rows = flat.shape[0] // (copies * row.shape[0])
+    first = (step - 2) % rows * row.shape[0]
+    for k in range(copies):
+        flat = jax.lax.dynamic_update_slice(flat, row, (first + k * rows * row.shape[0],))
+    return flat
+
+
+def flat_places(base, size: int, step, copies: int, width: int):
+    """The flat places at global step ``step`` of samples whose places at a step ≡ 0 (mod rows) are ``base``, in a
+    flat buffer of ``size`` with rows of ``width``."""
+    rows = size // (copies * width)
+    flat = base + step % rows * width
+    return flat if copies == 2 else flat % (rows * width)
 
 
 def hermite_basis(s):
@@ -84,28 +122,29 @@ def hermite_weights(d, lo, c, gk, dt_s, dtype):
     return planes + at_start * start[None], now * jnp.stack([g01, c * dt_s * g11], -1)
 
 
-def _sums(weights, samples):
-    return jnp.sum((weights * samples[None]).reshape(weights.shape[:2] + (-1,)), axis=-1)
+def sample_sums(weights, samples):
+    """Σ_k weights[i, c, k] · samples[i, k], shape (stages, N): one matrix-vector product per receiver i (XLA's
+    dot on a CPU is several times faster than a fused multiply and sum; full float32 precision on a GPU)."""
+    return jax.lax.dot_general(weights, samples, (((2,), (1,)), ((0,), (0,))), precision=jax.lax.Precision.HIGHEST).T
 
 
 @jax.custom_vjp
 def past_sums(weights, samples):
-    """Σ_k Σ_j weights[c, i, k, j] · samples[i, k, j], shape (stages, N): every stage's read of the stored samples
-    (i: receiver, k: sample plane, j: the receiver's sender slot), computed once per step. Its own gradient rule
-    keeps the gradient of a delayed network lean: one product per pair and stage, on stage cotangents computed
-    once."""
-    return _sums(weights, samples)
+    """:func:`sample_sums`: every stage's read of the stored samples (i: receiver, c: stage, k: the receiver's
+    sample planes × sender slots), computed once per step. Its own gradient rule keeps the gradient of a delayed
+    network lean: one product per pair and stage, on stage cotangents computed once."""
+    return sample_sums(weights, samples)
 
 
 def _past_sums_fwd(weights, samples):
-    return _sums(weights, samples), (weights, samples)     # plain operations: forward-over-reverse (Hessians) works
+    return sample_sums(weights, samples), (weights, samples)    # plain operations: forward-over-reverse works
 
 
 def _past_sums_bwd(res, g):
     weights, samples = res
     # g is materialised first: fused into the per-pair products, XLA recomputes its whole chain per pair
-    g = jax.lax.optimization_barrier(g)[:, :, None, None]
-    return samples[None] * g, sum(w * gc for w, gc in zip(weights, g))
+    g = jax.lax.optimization_barrier(g)
+    return samples[:, None, :] * g.T[:, :, None], sum(weights[:, c] * g[c][:, None] for c in range(g.shape[0]))
 
 
 past_sums.defvjp(_past_sums_fwd, _past_sums_bwd)

@@ -24,6 +24,7 @@ import numpy as np
 
 from . import rng
 from .batches import split_sets
+from .history import from_ring, to_ring
 from .model import STATE_UNITS, JRState, observable, pack, unpack
 from .network import NetworkState
 from .params import canonical
@@ -156,39 +157,40 @@ def riders(tree, dtype):
 
 class Coupled(Sets):
     """A network (:class:`jr_jax.network.Network`): the carry holds the packed columns (6, N), the ring buffer of
-    delayed rates, raveled (step m in row m mod rows), and the read carried to the next step (or None); each solver
-    stage gets the network's input at that stage's time. Column i draws its noise from
-    ``jax.random.split(key, N)[i]``, as a single column would from that key."""
+    delayed rates, flat, twice over or once under ``checkpoint`` (:func:`jr_jax.history.to_ring`), and the
+    read carried to the next step (or None); each solver stage gets the network's input at that stage's time.
+    Column i draws its noise from ``jax.random.split(key, N)[i]``, as a single column would from that key."""
 
-    def __init__(self, solver, params, drive, dt, key, dtype, network, history_shape):
+    def __init__(self, solver, params, drive, dt, key, dtype, network, history_shape, checkpoint):
         super().__init__(solver, params, drive, dt, key, dtype)
         self.network, self.history_shape, self.n_buf = network, history_shape, history_shape[0]
+        self.copies = 1 if checkpoint else 2          # see jr_jax.history.to_ring
         self.col_keys = jax.random.split(key, network.n_regions)
         self.p_cols = jax.tree.map(lambda x: jnp.broadcast_to(x, (network.n_regions,)), params)
         # measured on a CPU: with a random drive, carrying the read from step to step costs more than it saves
-        self.prep = network.prepare(dt.mantissa, self.n_buf, dtype, solver.stages, carry=not drive.is_random)
+        self.prep = network.prepare(dt.mantissa, self.n_buf, dtype, solver.stages, carry=not drive.is_random,
+                                    copies=self.copies)
 
     def noise(self, i):
         return jax.vmap(lambda k, pc: self.solver.noise(rng.fold_in(k, i), self.dt, pc, self.drive))(self.col_keys,
                                                                                                      self.p_cols)
 
     def carry(self, state, step0):
-        hist = jnp.roll(state.history, step0 % self.n_buf, axis=0).reshape(-1)
+        hist = to_ring(state.history, step0, self.copies)
         return pack(state.columns), hist, self.network.first_read(hist, step0, self.prep)
 
     def columns(self, carry):
         return carry[0]
 
     def final(self, carry, step):
-        return NetworkState(unpack(carry[0]), jnp.roll(carry[1].reshape(self.history_shape), -(step % self.n_buf),
-                                                        axis=0))
+        return NetworkState(unpack(carry[0]), from_ring(carry[1], step, self.history_shape, self.copies))
 
     def advance(self, c, i, noise):
         y, hist, carried = c
         hook, carried = self.network.input_at(hist, i, self.prep, self.params, carried)
         y = pack(self.solver.step(unpack(y), i.astype(self.dtype) * self.dt, self.dt, self.params, self.drive, noise,
                                   hook))
-        return y, self.network.push(hist, i + 1, unpack(y), self.params), carried
+        return y, self.network.push(hist, i + 1, unpack(y), self.params, self.copies), carried
 
 
 # -- the loop -----------------------------------------------------------------------------------------------------
@@ -208,7 +210,7 @@ def run_chunk(params, drive, state, key, step0, dt_s, *, solver, n_windows, ever
     p = canonical(params, dtype)
     dt = u.Quantity(jnp.asarray(dt_s, dtype), unit=u.second)
     if network is not None:
-        layout = Coupled(solver, p, drive, dt, key, dtype, network, state.history.shape)
+        layout = Coupled(solver, p, drive, dt, key, dtype, network, state.history.shape, checkpoint)
     else:
         layout = (Column if single and not checkpoint else Sets)(solver, p, drive, dt, key, dtype)
     carry0 = layout.carry(state, step0)

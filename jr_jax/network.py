@@ -40,7 +40,8 @@ import numpy as np
 from .units import check_dim, check_range, check_real, check_scalar, is_concrete
 from .connectome import Connectome
 from .leadfield import LeadField
-from .history import READS, hermite_weights, linear_weights, past_sums, rate_and_slope
+from .history import (READS, flat_places, hermite_weights, linear_weights, past_sums, rate_and_slope, sample_sums,
+                      write_row)
 from .model import JRState, eeg, sigmoid
 from .params import FIELD_NAMES
 
@@ -53,7 +54,7 @@ class NetworkState(NamedTuple):
     """The state of a network: the columns (a :class:`JRState` with fields of shape (N,)) and the recent presynaptic
     rates (Hz, shape (buffer steps, N); with Hermite interpolation (buffer steps, 2, N): the rates and their time
     derivatives in Hz/s): row 0 is the current state's rate, row −j (i.e. buffer steps − j) the rate j steps
-    earlier. Inside the scan the rows rotate as a ring buffer (step m in row m mod buffer steps)."""
+    earlier. Inside the scan the rows travel flat, as a ring buffer (:func:`jr_jax.history.to_ring`)."""
 
     columns: JRState
     history: jax.Array
@@ -138,17 +139,16 @@ class Network:
         before = jnp.broadcast_to(h * jnp.asarray([[1], [0]], dtype), self.history_shape(dt_s))
         return NetworkState(cols, before.at[0].set(h))
 
-    def push(self, history, step, state: JRState, params):
-        """Store the samples of ``state`` (the state at global step ``step``) in the flat ring buffer ``history``
-        (rows × samples per row, raveled: the loop's carry)."""
-        row = self.samples(state, params).astype(history.dtype).reshape(-1)
-        return jax.lax.dynamic_update_slice(history, row, ((step % (history.shape[0] // row.shape[0])) * row.shape[0],))
+    def push(self, history, step, state: JRState, params, copies: int):
+        """Store the samples of ``state`` (the state at global step ``step``) in the loop's flat buffer ``history``
+        (:func:`jr_jax.history.to_ring`), in each of its copies of that row."""
+        return write_row(history, self.samples(state, params).astype(history.dtype).reshape(-1), step, copies)
 
     def links(self) -> tuple[np.ndarray, np.ndarray]:
         """The pairs the delayed read visits, laid out (receiver, slot): the senders' indices (N, slots) and a 0/1
         mask of the visited ones. With :attr:`senders` and no receiver reading more than half of the columns, each
         receiver's senders padded to the largest in-degree (the read then costs the in-degree, not N); else every
-        column in order (XLA folds that into the gather, which is faster when the slots are many)."""
+        column in order."""
         n = self.n_regions
         slots = 0 if self.senders is None else max(1, max(len(s) for s in self.senders))
         if self.senders is None or slots > n // 2:
@@ -172,18 +172,19 @@ class Network:
         gk = self.coupling * self.weights
         return gk if self.senders is None else gk * self.visited()
 
-    def prepare(self, dt_s, n_buf: int, dtype, stages, carry: bool = True) -> dict:
+    def prepare(self, dt_s, n_buf: int, dtype, stages, carry: bool = True, copies: int = 2) -> dict:
         """Per-run constants of the delayed read (traceable; computed once, outside the loop).
 
         With d_ij = τ_ij / dt steps and l_ij = ⌊−d_ij⌋, a stage at c·dt after the step's start reads column j at
         step + c − d_ij, which lies between the stored samples step + l_ij + {0, 1, 2} (c ≤ 1). For each stage
         fraction c the read is a weighted sum of those three samples, or, when c − d_ij ≥ 0 (the read falls inside the
         current step), of the step's start (the sample at step + 0, one of the three) and the stage's own state
-        (:mod:`jr_jax.history`). The pairs are laid out (receiver, slot) over :meth:`links`. Returned: the senders
-        ``cols`` (receiver, slot), each pair's sample rows ``rows`` (receiver, plane, slot) and the matrices
-        G·K_ij·weight: linear, ``planes`` (stage, receiver, plane, slot) for every distinct c at once and, per c, its
-        index there and the stage rates' (N, N) matrix; Hermite, per c, the planes the stage uses, their weights laid
-        out (receiver, rate|slope × plane × slot), and the stage's own (receiver, rate|slope × sender)."""
+        (:mod:`jr_jax.history`). The pairs are laid out (receiver, slot) over :meth:`links`. Returned: each
+        sample's flat place ``base`` (receiver, plane, slot; :func:`~jr_jax.history.to_ring`) and the matrices
+        G·K_ij·weight:
+        linear, ``planes`` (receiver, stage, plane × slot) for every distinct c at once and, per c, its index there
+        and the stage rates' (N, N) matrix; Hermite, ``planes`` (receiver, stage, rate|slope × plane × slot) and,
+        per c, its index there and the stage's own (receiver, rate|slope × sender) matrix."""
         cols, mask = self.links()
         d_full = jnp.clip(self._delays_s().astype(dtype) / dt_s, 0.0, n_buf - 2)
         gk_full = self.read_weights().astype(dtype)
@@ -191,8 +192,13 @@ class Network:
         d, gk = d_full[receivers, cols], gk_full[receivers, cols] * jnp.asarray(mask, dtype)
         lo = jnp.floor(-d)
         lo_full = jnp.floor(-d_full)
-        out = {"cols": cols}
-        out["rows"] = lo.astype(jnp.int32)[:, None, :] + jnp.arange(3, dtype=jnp.int32)[None, :, None]
+        out = {"copies": copies}
+        if copies not in (1, 2):
+            raise ValueError(f"copies must be 1 or 2 (the ring buffer's rows once or twice over); got {copies!r}.")
+        offsets = lo.astype(jnp.int32)[:, None, :] + jnp.arange(3, dtype=jnp.int32)[None, :, None]
+        # each sample's flat place at a step ≡ 0 (mod rows) (see to_ring); a step adds (step mod rows) rows
+        width = self.n_regions * (1 if self.interpolation == "linear" else 2)
+        out["base"] = (offsets + n_buf - 2) * width + jnp.asarray(cols, jnp.int32)[:, None, :]
         if self.interpolation == "linear":
             at_start = (jnp.arange(3)[:, None, None] == -lo[None]).astype(dtype)    # the plane of step + 0
             cs = tuple(dict.fromkeys(stages))
@@ -204,17 +210,19 @@ class Network:
                 past, start, _ = linear_weights(d, lo, c, gk, dtype)
                 planes.append(jnp.stack(past) + at_start * start[None])
                 out[c] = (k, linear_weights(d_full, lo_full, c, gk_full, dtype)[2])
-            out["planes"] = jnp.transpose(jnp.stack(planes), (0, 2, 1, 3))          # (stage, i, plane, slot)
+            w = jnp.transpose(jnp.stack(planes), (2, 0, 1, 3))                      # (i, stage, plane, slot)
+            out["planes"] = w.reshape(w.shape[:2] + (-1,))
             if carry:
                 out[0], out["carried"] = (None, out[1][1]), out[1][0]
             return out
         n = self.n_regions
-        for c in dict.fromkeys(stages):
-            planes, _ = hermite_weights(d, lo, c, gk, dt_s, dtype)
+        planes = []
+        for k, c in enumerate(dict.fromkeys(stages)):
+            past, _ = hermite_weights(d, lo, c, gk, dt_s, dtype)
             _, own = hermite_weights(d_full, lo_full, c, gk_full, dt_s, dtype)
-            used = slice(0, 2) if c == 0 else slice(1, 3) if c == 1 else slice(0, 3)   # the others' weights are 0
-            w = jnp.transpose(planes[used], (1, 3, 0, 2))               # (i, rate|slope, plane, slot) as the samples
-            out[c] = (used, w.reshape(n, -1), jnp.transpose(own, (0, 2, 1)).reshape(n, 2 * n))
+            planes.append(jnp.transpose(past, (1, 3, 0, 2)).reshape(n, -1))   # (i, rate|slope × plane × slot)
+            out[c] = (k, jnp.transpose(own, (0, 2, 1)).reshape(n, 2 * n))
+        out["planes"] = jnp.stack(planes, axis=1)                                # (i, stage, samples)
         return out
 
     def first_read(self, history, step, prep):
@@ -225,15 +233,9 @@ class Network:
     def _past(self, history, step, prep):
         """The linear read's past sums at every summed stage of global step ``step``, (stages, N)."""
         n = self.n_regions
-        # all stages' reads at once, one flat index per sample (row·N + column)
-        flat = (step + prep["rows"]) % (history.shape[0] // n) * n + self._senders_of(prep)
-        return past_sums(prep["planes"], history[flat])
-
-    def _senders_of(self, prep):
-        """The senders' columns, (N, 1, slots); every column in order as an iota, which XLA folds into the gather."""
-        if prep["cols"].shape[-1] == self.n_regions:
-            return jnp.arange(self.n_regions, dtype=jnp.int32)[None, None, :]
-        return prep["cols"][:, None, :]
+        # all stages' reads at once, one flat index per sample
+        flat = flat_places(prep["base"], history.shape[0], step, prep["copies"], n)
+        return past_sums(prep["planes"], history[flat].reshape(n, -1))
 
     def input_at(self, history, step, prep, params, carried=None):
         """The coupling hook of one integrator step from global step ``step``, ``hook(state, c) -> (dp, q)`` in Hz
@@ -251,14 +253,14 @@ class Network:
                 return (carried if k is None else past[k]) + w_stage @ self.presynaptic(state, params).astype(
                     history.dtype)
         else:
-            rate = (step + prep["rows"]) % (history.shape[0] // (2 * n)) * (2 * n) + self._senders_of(prep)
-            # (i, rate|slope, plane, slot), gathered once per step (the barrier keeps XLA from gathering per stage)
-            samples = jax.lax.optimization_barrier(jnp.stack([history[rate], history[rate + n]], axis=1))
-            past = {c: jnp.sum(prep[c][1] * samples[:, :, prep[c][0]].reshape(n, -1), axis=-1)
-                    for c in prep if not isinstance(c, str)}
+            rate = flat_places(prep["base"], history.shape[0], step, prep["copies"], 2 * n)
+            # (i, rate|slope, plane, slot), gathered once per step; plain sums, so forward mode works through them
+            samples = jnp.stack([history[rate], history[rate + n]], axis=1)
+            past = sample_sums(prep["planes"], samples.reshape(n, -1))
 
             def read(state, c):
-                return past[c] + prep[c][2] @ self.samples(state, params).astype(history.dtype).reshape(2 * n)
+                k, own = prep[c]
+                return past[k] + own @ self.samples(state, params).astype(history.dtype).reshape(2 * n)
 
         def hook(state, c):
             if c not in prep:
@@ -343,7 +345,7 @@ def network(connectome: Connectome, *, coupling=1.0, speed=DEFAULT_SPEED, delays
         when you fit or sweep the speed: a delay beyond it is clipped inside ``jit``.
       interpolation: the read of the delayed rates between stored steps (:mod:`jr_jax.history`): ``"linear"``
         (second order) or ``"hermite"`` (cubic Hermite from the rates and their time derivatives: fourth order with
-        RK4, twice the buffer, about twice the time of a 76-region step; docs "Solvers").
+        RK4, twice the buffer, about twice the wall time of a 76-region step on two cores; docs "Solvers").
       pairs: the pairs the delayed read visits: ``"connected"`` (those with a nonzero weight in ``connectome``; on
         a sparse connectome the read costs its largest in-degree, not N; a gradient with respect to the weights
         covers these pairs only, and traced weights elsewhere are ignored) or ``"all"`` (every pair: for a gradient
