@@ -181,10 +181,9 @@ class Network:
         current step), of the step's start (the sample at step + 0, one of the three) and the stage's own state
         (:mod:`jr_jax.history`). The pairs are laid out (receiver, slot) over :meth:`links`. Returned: each
         sample's flat place ``base`` (receiver, plane, slot; :func:`~jr_jax.history.to_ring`) and the matrices
-        G·K_ij·weight:
-        linear, ``planes`` (receiver, stage, plane × slot) for every distinct c at once and, per c, its index there
-        and the stage rates' (N, N) matrix; Hermite, ``planes`` (receiver, stage, rate|slope × plane × slot) and,
-        per c, its index there and the stage's own (receiver, rate|slope × sender) matrix."""
+        G·K_ij·weight: linear, ``planes`` (receiver, stage, plane × slot) for every distinct c at once and, per c,
+        its index there and the stage rates' (N, N) matrix; Hermite, ``planes`` (receiver, stage, rate|slope ×
+        plane × slot) and, per c, its index there and the stage's own (receiver, rate|slope × sender) matrix."""
         cols, mask = self.links()
         d_full = jnp.clip(self._delays_s().astype(dtype) / dt_s, 0.0, n_buf - 2)
         gk_full = self.read_weights().astype(dtype)
