@@ -163,12 +163,12 @@ class Coupled(Sets):
 
     def __init__(self, solver, params, drive, dt, key, dtype, network, history_shape, checkpoint):
         super().__init__(solver, params, drive, dt, key, dtype)
-        self.network, self.history_shape, self.n_buf = network, history_shape, history_shape[0]
+        self.network, self.history_shape = network, history_shape
         self.copies = 1 if checkpoint else 2          # see jr_jax.history.to_ring
         self.col_keys = jax.random.split(key, network.n_regions)
         self.p_cols = jax.tree.map(lambda x: jnp.broadcast_to(x, (network.n_regions,)), params)
         # measured on a CPU: with a random drive, carrying the read from step to step costs more than it saves
-        self.prep = network.prepare(dt.mantissa, self.n_buf, dtype, solver.stages, carry=not drive.is_random,
+        self.prep = network.prepare(dt.mantissa, history_shape[0], dtype, solver.stages, carry=not drive.is_random,
                                     copies=self.copies)
 
     def noise(self, i):

@@ -136,6 +136,7 @@ def finalize(acc: Accumulator, freqs, features: Features, diverged=None) -> dict
     a = {k: v.reshape((-1,) + v.shape[len(lead):]) for k, v in a.items()}
     bad = np.zeros(a["n"].shape, bool) if diverged is None else np.asarray(diverged, bool).reshape(-1)
     n = len(bad)
+
     def block(lo):
         return _finalize_block({k: v[lo:lo + FINALIZE_BLOCK] for k, v in a.items()}, freqs, features,
                                bad[lo:lo + FINALIZE_BLOCK])

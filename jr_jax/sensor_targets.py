@@ -227,10 +227,18 @@ class _Resting:
                 "keys": digest(jax.random.key_data(self.keys)), "dtype": str(self.dtype)}
 
 
-def _no_noise(noise, what: str, source: str) -> None:
-    if noise is not None:
-        raise ValueError(f"noise= is not used with {what}: the weight of the priors is computed from the data "
-                         f"({source}); leave noise out (got noise={noise!r}).")
+class _SamplingWeight:
+    """The priors' weight of a resting-state target: w = σ²/n beside its loss, the mean of n squared residuals of
+    variance σ² (``residual_variance``), so the negative log-posterior is 1/(2w) times loss + w·Σ z². ``WHAT`` names
+    the target, ``SOURCE`` where σ² comes from."""
+
+    WHAT = SOURCE = ""
+
+    def prior_weight(self, noise=None) -> float:
+        if noise is not None:
+            raise ValueError(f"noise= is not used with {self.WHAT}: the weight of the priors is computed from the "
+                             f"data ({self.SOURCE}); leave noise out (got noise={noise!r}).")
+        return self.residual_variance() / self.n_points
 
 
 def _resting(what: str, recording, network, drive, params, space, duration, realisations, key, decimate, dt, method,
@@ -260,10 +268,11 @@ def _resting(what: str, recording, network, drive, params, space, duration, real
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class NetworkSpectrumTarget:
+class NetworkSpectrumTarget(_SamplingWeight):
     """Objective: mean over channels and bins of (log PSD_model − log PSD_data − c)², c a profiled log scale for all
     channels; build with :func:`network_spectrum_target`."""
 
+    WHAT, SOURCE = "network_spectrum_target", "the sampling variance of the log Welch PSDs, from their segments"
     run: _Resting
     freqs: np.ndarray          # Hz, the bins compared
     log_psd: np.ndarray        # (channels, bins) log of the data's PSD (its units)
@@ -289,12 +298,6 @@ class NetworkSpectrumTarget:
         k = int(self.run.keys.shape[0]) * welch_segments(self.run.n_samples, self.nperseg)
         return float(np.mean(self.data_variance + log_psd_variance(k, self.bins, self.nperseg)))
 
-    def prior_weight(self, noise=None) -> float:
-        """The weight w = σ²/n of the priors' Σ z² beside this loss (:meth:`residual_variance`): the loss is the mean
-        of n squared residuals of variance σ², so the negative log-posterior is 1/(2w) times loss + w·Σ z²."""
-        _no_noise(noise, "network_spectrum_target", "the sampling variance of the log Welch PSDs, from their numbers "
-                  "of segments")
-        return self.residual_variance() / self.n_points
 
     def psd(self, model: NetworkModel):
         """The simulated PSD (mV²/Hz) per channel at ``freqs``, the mean over the realisations (traceable)."""
@@ -371,10 +374,11 @@ def correlation(x):
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class FCTarget:
+class FCTarget(_SamplingWeight):
     """Objective: mean over channel pairs of (FC_model − FC_data)², FC the correlation matrix (of band-passed signals
     with ``band``), the model's the mean over realisations; build with :func:`fc_target`."""
 
+    WHAT, SOURCE = "fc_target", "the sampling variance of the correlations, from the channels' autocorrelations"
     run: _Resting
     fc: np.ndarray             # (channels, channels) the data's
     band: tuple | None
@@ -401,12 +405,6 @@ class FCTarget:
         v = (1 - self.fc[iu] ** 2) ** 2 * self.lag_time[iu] * (1 / self.data_s + 1 / sim_s)
         return float(np.mean(v))
 
-    def prior_weight(self, noise=None) -> float:
-        """The weight w = σ²/n of the priors' Σ z² beside this loss (:meth:`residual_variance`): the loss is the mean
-        of n squared residuals of variance σ², so the negative log-posterior is 1/(2w) times loss + w·Σ z²."""
-        _no_noise(noise, "fc_target", "the sampling variance of the correlations, from the channels' "
-                  "autocorrelations and the recording's length")
-        return self.residual_variance() / self.n_points
 
     def model(self, model: NetworkModel):
         """The simulated FC matrix (traceable)."""

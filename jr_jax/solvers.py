@@ -78,11 +78,11 @@ def _stage(y, p, c, dt, params, coupling):
 @dataclasses.dataclass(frozen=True)
 class Solver:
     """Base class of the solvers. A subclass sets ``name``, ``order`` (deterministic), ``strong_order`` (additive
-    noise), ``stages`` (the fractions of dt at which ``step`` calls the right-hand side and the coupling, in the
-    order it calls them; a stage at 0 is evaluated at the step's start state, which a delayed network relies on when
-    it carries its read from the end of one step to the start of the next) and defines ``step``; ``noise`` draws the explicit layout (:class:`ExplicitNoise`, one draw
-    held over the step) unless overridden. Solvers are frozen and field-less, so equal solvers hash equal and a
-    compiled loop is reused."""
+    noise), ``stages`` (the fractions of dt at which ``step`` calls the right-hand side and the coupling, in the order
+    it calls them; a stage at 0 is evaluated at the step's start state, which a delayed network relies on when it
+    carries its read from the end of one step to the start of the next) and defines ``step``; ``noise`` draws the
+    explicit layout (:class:`ExplicitNoise`, one draw held over the step) unless overridden. Solvers are frozen and
+    field-less, so equal solvers hash equal and a compiled loop is reused."""
 
     name: ClassVar[str]
     order: ClassVar[int]
